@@ -1,0 +1,45 @@
+//! nucleus: in-process Linux sandboxes for untrusted code.
+//!
+//! ```no_run
+//! use nucleus_core::{ExecRequest, Sandbox, SandboxConfig};
+//!
+//! let sandbox = Sandbox::create(SandboxConfig::new().hostname("demo"))?;
+//! sandbox.start()?;
+//! let out = sandbox.exec(&ExecRequest::shell("echo hello from $(hostname)"))?;
+//! assert_eq!(out.stdout, b"hello from demo\n");
+//! sandbox.destroy()?;
+//! # Ok::<(), nucleus_core::Error>(())
+//! ```
+//!
+//! The library never forks. Each sandbox is run by a small single-threaded supervisor
+//! executable (`nucleus-shim`) that the library spawns and talks to over a socket; see
+//! `DESIGN.md` for the process model.
+
+pub mod config;
+pub mod error;
+pub mod idmap;
+pub mod namespaces;
+pub mod process;
+pub mod protocol;
+pub mod rootfs;
+pub mod sandbox;
+pub mod shim;
+pub mod state;
+pub mod supervisor;
+
+mod caps;
+mod init;
+mod network;
+mod sys;
+
+pub use config::{ByteSize, Mount, Network, SandboxConfig, UserConfig};
+pub use error::{Error, ErrorKind, Result};
+pub use process::{ExecOutput, ExecRequest, ExitStatus, Process};
+pub use sandbox::{Sandbox, Status};
+pub use state::cleanup_stale;
+
+/// The library's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Where the workspace appears inside every sandbox.
+pub const WORKSPACE_DIR: &str = "/workspace";

@@ -1,0 +1,119 @@
+//! Which namespaces a sandbox gets, kept as data in the fixed order they are listed in,
+//! and the clone/unshare flags that create them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Network, SandboxConfig};
+
+/// One Linux namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Namespace {
+    /// Users and groups (`CLONE_NEWUSER`).
+    User,
+    /// Process ids (`CLONE_NEWPID`); the sandbox gets its own PID 1.
+    Pid,
+    /// Mounts (`CLONE_NEWNS`).
+    Mount,
+    /// Network stack (`CLONE_NEWNET`).
+    Net,
+    /// System V IPC and POSIX message queues (`CLONE_NEWIPC`).
+    Ipc,
+    /// Hostname (`CLONE_NEWUTS`).
+    Uts,
+    /// cgroup root (`CLONE_NEWCGROUP`).
+    Cgroup,
+}
+
+/// Every namespace, in the order a report lists them.
+pub const ORDERED_NAMESPACES: [Namespace; 7] = [
+    Namespace::User,
+    Namespace::Pid,
+    Namespace::Mount,
+    Namespace::Net,
+    Namespace::Ipc,
+    Namespace::Uts,
+    Namespace::Cgroup,
+];
+
+impl Namespace {
+    /// The `CLONE_NEW*` flag.
+    pub fn flag(self) -> libc::c_int {
+        match self {
+            Namespace::User => libc::CLONE_NEWUSER,
+            Namespace::Pid => libc::CLONE_NEWPID,
+            Namespace::Mount => libc::CLONE_NEWNS,
+            Namespace::Net => libc::CLONE_NEWNET,
+            Namespace::Ipc => libc::CLONE_NEWIPC,
+            Namespace::Uts => libc::CLONE_NEWUTS,
+            Namespace::Cgroup => libc::CLONE_NEWCGROUP,
+        }
+    }
+
+    /// The name the kernel uses under `/proc/<pid>/ns/`.
+    pub fn proc_name(self) -> &'static str {
+        match self {
+            Namespace::User => "user",
+            Namespace::Pid => "pid",
+            Namespace::Mount => "mnt",
+            Namespace::Net => "net",
+            Namespace::Ipc => "ipc",
+            Namespace::Uts => "uts",
+            Namespace::Cgroup => "cgroup",
+        }
+    }
+}
+
+/// The namespaces of one sandbox and the identity-free settings made inside them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespacePlan {
+    /// Namespaces to create, in [`ORDERED_NAMESPACES`] order.
+    pub create: Vec<Namespace>,
+    /// Hostname set in the new UTS namespace.
+    pub hostname: String,
+}
+
+impl NamespacePlan {
+    /// The namespaces a config asks for.
+    pub fn compile(config: &SandboxConfig) -> NamespacePlan {
+        let create = ORDERED_NAMESPACES
+            .into_iter()
+            .filter(|ns| match ns {
+                Namespace::User => config.user.namespace,
+                Namespace::Net => config.network == Network::None,
+                _ => true,
+            })
+            .collect();
+        NamespacePlan { create, hostname: config.hostname.clone() }
+    }
+
+    /// Whether `ns` is created.
+    pub fn has(&self, ns: Namespace) -> bool {
+        self.create.contains(&ns)
+    }
+
+    /// The clone flags for every namespace but the user namespace.
+    pub fn flags_without_user(&self) -> libc::c_int {
+        self.create.iter().filter(|&&ns| ns != Namespace::User).fold(0, |f, ns| f | ns.flag())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_creates_all_seven() {
+        let plan = NamespacePlan::compile(&SandboxConfig::new());
+        assert_eq!(plan.create, ORDERED_NAMESPACES.to_vec());
+        assert_eq!(plan.flags_without_user() & libc::CLONE_NEWUSER, 0);
+        assert_ne!(plan.flags_without_user() & libc::CLONE_NEWNET, 0);
+    }
+
+    #[test]
+    fn host_network_keeps_the_host_net_namespace() {
+        let plan = NamespacePlan::compile(&SandboxConfig::new().network(Network::Host));
+        assert!(!plan.has(Namespace::Net));
+        assert_eq!(plan.flags_without_user() & libc::CLONE_NEWNET, 0);
+    }
+}

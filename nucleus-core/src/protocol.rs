@@ -1,0 +1,156 @@
+//! Messages between the caller and the supervisor. They travel as JSON datagrams over
+//! `SOCK_SEQPACKET` unix sockets, with descriptors attached by `SCM_RIGHTS`.
+//!
+//! The caller holds one control socket per sandbox. The first message on it is the
+//! [`Plan`]; the supervisor answers with one [`SetupReply`]. Every later request carries
+//! its own reply socket, so concurrent requests from many threads never share a reply
+//! stream and the control socket only ever carries short, atomic datagrams.
+
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::{idmap, namespaces, rootfs, sys};
+
+/// Bumped whenever a message changes shape; caller and supervisor must agree.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Everything the supervisor needs to build one sandbox, compiled by the caller.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    /// Must equal [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// The sandbox id (also the state record's name).
+    pub id: String,
+    /// Namespaces to create.
+    pub namespaces: namespaces::NamespacePlan,
+    /// Identity and id maps.
+    pub user: idmap::UserPlan,
+    /// The root filesystem, as an ordered list of steps.
+    pub rootfs: rootfs::MountPlan,
+    /// Where the workspace comes from.
+    pub workspace: WorkspacePlan,
+    /// Directory holding the sandbox's state record.
+    pub state_root: PathBuf,
+}
+
+/// The host side of `/workspace`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WorkspacePlan {
+    /// A directory the caller gave; nucleus never removes it.
+    Given(PathBuf),
+    /// A private directory the supervisor creates under this parent and removes.
+    Private(PathBuf),
+}
+
+/// The supervisor's answer to the plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SetupReply {
+    /// The sandbox is built and waits for requests.
+    Ready {
+        /// Host pid of the sandbox's PID 1.
+        init_pid: i32,
+        /// Host path of the workspace.
+        workspace: PathBuf,
+    },
+    /// Building failed; the supervisor has undone everything.
+    Failed(Error),
+}
+
+/// A request on the control socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Request {
+    /// Run a command. Descriptors: stdin, stdout, stderr, reply socket, status pipe.
+    Exec(ExecSpec),
+    /// Signal one command's process tree, or every process but PID 1 when `exec` is None.
+    Kill {
+        /// The id of the command, from [`ExecSpec::id`].
+        exec: Option<u64>,
+        /// The signal number.
+        signal: i32,
+    },
+    /// Open a file inside the sandbox and send the descriptor back. Descriptor: reply socket.
+    Open {
+        /// Absolute path inside the sandbox.
+        path: PathBuf,
+        /// Open for writing (create or truncate) instead of reading.
+        write: bool,
+        /// Mode for a created file.
+        mode: u32,
+    },
+}
+
+/// A command as the sandbox's init runs it: everything already resolved by the caller.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecSpec {
+    /// Caller-chosen id, unique within the sandbox.
+    pub id: u64,
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// The complete environment, as `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// Working directory inside the sandbox.
+    pub cwd: PathBuf,
+}
+
+/// A message on a request's own reply socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Reply {
+    /// The command was forked with this pid (inside the sandbox).
+    Started {
+        /// Pid inside the sandbox's pid namespace.
+        pid: i32,
+    },
+    /// The command's main process ended.
+    Exited {
+        /// Exit code, if it exited.
+        code: Option<i32>,
+        /// Terminating signal, if it was killed.
+        signal: Option<i32>,
+    },
+    /// The requested file is open; the descriptor is attached.
+    Opened,
+    /// The request failed.
+    Failed(Error),
+}
+
+/// What an exec child writes to its status pipe when it cannot exec: the step and errno.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChildFailure {
+    /// The step that failed, e.g. `chdir` or `execve`.
+    pub step: String,
+    /// Its errno.
+    pub errno: i32,
+}
+
+/// Send one message with descriptors.
+pub fn send<T: Serialize>(sock: &impl AsFd, msg: &T, fds: &[RawFd]) -> Result<()> {
+    let bytes = serde_json::to_vec(msg).map_err(|e| Error::internal(format!("encode: {e}")))?;
+    sys::send_with_fds(sock.as_fd(), &bytes, fds)
+}
+
+/// Receive one message and its descriptors; `None` when the peer has closed.
+pub fn recv<T: DeserializeOwned>(sock: &impl AsFd) -> Result<Option<(T, Vec<OwnedFd>)>> {
+    let Some((bytes, fds)) = sys::recv_with_fds(sock.as_fd())? else {
+        return Ok(None);
+    };
+    let msg = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::supervisor(format!("malformed message: {e}")))?;
+    Ok(Some((msg, fds)))
+}
+
+/// Messages between the supervisor and the sandbox's init while the sandbox is built.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SetupStep {
+    /// Supervisor to init: the namespace is ready (maps written, cgroup joined); go on.
+    Proceed,
+    /// Init to supervisor: I have entered my user namespace; write its maps.
+    NeedMaps,
+    /// Init to supervisor: the sandbox is built.
+    Built,
+    /// Init to supervisor: building failed.
+    Failed(Error),
+}

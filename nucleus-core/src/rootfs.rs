@@ -1,0 +1,588 @@
+//! The sandbox's root filesystem, as an ordered list of steps.
+//!
+//! The caller compiles the plan ([`MountPlan::compile`]): it looks at the host once (which
+//! of `/bin`, `/lib*` are symlinks, which `/etc` entries exist) and writes everything down
+//! as data. The sandbox's init applies it ([`MountPlan::apply`]) in its new mount
+//! namespace: a fresh tmpfs (or the given rootfs) is built up at a staging point, every
+//! target is resolved inside it with `RESOLVE_IN_ROOT` so no symlink can lead a mount
+//! outside, and `pivot_root` then detaches the old root completely.
+
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Network, SandboxConfig};
+use crate::error::{Error, Result};
+use crate::idmap::UserPlan;
+use crate::sys;
+
+/// Host directories that make up the read-only view of the host.
+const HOST_DIRS: [&str; 7] = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+
+/// Host `/etc` entries the sandbox sees, read-only: what programs need to run, find
+/// libraries, verify TLS and know the time; never credentials (`shadow`, `sudoers`, ssh).
+const HOST_ETC: [&str; 24] = [
+    "alternatives",
+    "ssl",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "pki",
+    "crypto-policies",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "timezone",
+    "protocols",
+    "services",
+    "mime.types",
+    "gai.conf",
+    "host.conf",
+    "os-release",
+    "debian_version",
+    "terminfo",
+    "inputrc",
+    "bash.bashrc",
+    "profile",
+    "magic",
+    "perl",
+];
+
+/// Device nodes bound from the host into the sandbox's `/dev`.
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// `/proc` paths hidden from the sandbox (the OCI runtime-spec defaults).
+const PROC_MASKED: [&str; 10] = [
+    "acpi",
+    "asound",
+    "kcore",
+    "keys",
+    "latency_stats",
+    "timer_list",
+    "timer_stats",
+    "sched_debug",
+    "scsi",
+    "interrupts",
+];
+
+/// `/proc` paths the sandbox may read but not write (the OCI runtime-spec defaults).
+const PROC_READONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
+
+/// Where a bind mount's source comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Source {
+    /// A host path chosen by nucleus (part of the host view); may be absent.
+    Host(PathBuf),
+    /// A host path the user gave: opened without following any symlink.
+    User(PathBuf),
+    /// The sandbox's workspace directory.
+    Workspace,
+}
+
+/// One step of building the root filesystem. Targets are absolute sandbox paths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    /// A fresh tmpfs.
+    Tmpfs {
+        /// Mount point.
+        target: PathBuf,
+        /// Size limit in bytes.
+        size: u64,
+        /// Mode of its root directory.
+        mode: u32,
+        /// Owner of its root directory, as the mounting process sees ids.
+        owner: (u32, u32),
+    },
+    /// A bind mount (recursive).
+    Bind {
+        /// What to mount.
+        source: Source,
+        /// Mount point; created as a directory or file to match the source.
+        target: PathBuf,
+        /// Read-only (and nosuid, nodev).
+        readonly: bool,
+        /// A device node: keeps device access, forbids exec.
+        device: bool,
+    },
+    /// A directory.
+    Dir {
+        /// Path.
+        target: PathBuf,
+        /// Mode.
+        mode: u32,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// Path of the link.
+        target: PathBuf,
+        /// What it points to.
+        points_to: PathBuf,
+    },
+    /// A small file with fixed contents.
+    File {
+        /// Path.
+        target: PathBuf,
+        /// Contents.
+        contents: String,
+    },
+    /// A fresh procfs of the sandbox's pid namespace.
+    Proc {
+        /// Mount point.
+        target: PathBuf,
+    },
+    /// A fresh devpts instance, with `/dev/ptmx` pointing into it.
+    Devpts {
+        /// Mount point.
+        target: PathBuf,
+    },
+    /// Hide a path: `/dev/null` over a file, an empty read-only tmpfs over a directory.
+    /// Skipped when the path does not exist.
+    Mask {
+        /// Path.
+        target: PathBuf,
+    },
+    /// Make an existing mount point read-only (recursively); skipped when absent.
+    ReadOnly {
+        /// Path.
+        target: PathBuf,
+    },
+    /// Make one mount read-only without touching the mounts below it.
+    SealReadOnly {
+        /// Path; `/` is the root itself.
+        target: PathBuf,
+    },
+}
+
+/// The whole root filesystem of one sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountPlan {
+    /// The root: `None` for a fresh tmpfs with the host view, or a rootfs directory.
+    pub rootfs: Option<PathBuf>,
+    /// What is built on it, in order.
+    pub steps: Vec<Step>,
+}
+
+fn p(path: &str) -> PathBuf {
+    PathBuf::from(path)
+}
+
+impl MountPlan {
+    /// Compile the plan for `config` by looking at the host once.
+    pub fn compile(config: &SandboxConfig, user: &UserPlan) -> Result<MountPlan> {
+        // Ids as the process that mounts sees them: host root builds the sandbox before
+        // it enters the user namespace; a rootless init builds it from inside.
+        let owner = if user.privileged { (user.host_uid, user.host_gid) } else { (user.uid, user.gid) };
+        let mut steps = Vec::new();
+        if config.rootfs.is_none() {
+            host_view(config, user, &mut steps)?;
+        }
+        dev(config, owner, &mut steps);
+        steps.push(Step::Proc { target: p("/proc") });
+        for name in PROC_MASKED {
+            steps.push(Step::Mask { target: Path::new("/proc").join(name) });
+        }
+        for name in PROC_READONLY {
+            steps.push(Step::ReadOnly { target: Path::new("/proc").join(name) });
+        }
+        steps.push(Step::Tmpfs { target: p("/tmp"), size: config.tmpfs_size.0, mode: 0o1777, owner });
+        steps.push(Step::Bind {
+            source: Source::Workspace,
+            target: p(crate::WORKSPACE_DIR),
+            readonly: false,
+            device: false,
+        });
+        let mut mounts: Vec<_> = config.mounts.iter().collect();
+        // Parents before children, so a mount inside another mount lands on top of it.
+        mounts.sort_by_key(|m| m.target.components().count());
+        for m in mounts {
+            steps.push(Step::Bind {
+                source: Source::User(m.source.clone()),
+                target: crate::config::sandbox_path(&m.target, "mounts")?,
+                readonly: m.readonly,
+                device: false,
+            });
+        }
+        steps.push(Step::SealReadOnly { target: p("/dev") });
+        steps.push(Step::SealReadOnly { target: p("/") });
+        Ok(MountPlan { rootfs: config.rootfs.clone(), steps })
+    }
+
+    /// Build the plan in the current (new, private) mount namespace and pivot into it.
+    /// `workspace` is the host directory for [`Source::Workspace`].
+    pub(crate) fn apply(&self, workspace: &Path) -> Result<()> {
+        sys::mount("none", Path::new("/"), "", libc::MS_REC | libc::MS_PRIVATE, None)?;
+        // Open every source before the staging mount can hide any of them.
+        let sources = self
+            .steps
+            .iter()
+            .map(|step| match step {
+                Step::Bind { source, .. } => open_source(source, workspace),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let dev_null = sys::openat2(None, Path::new("/dev/null"), libc::O_PATH, 0, 0)?;
+        let staging = Path::new(STAGING);
+        match &self.rootfs {
+            None => sys::mount("tmpfs", staging, "tmpfs", libc::MS_NOSUID | libc::MS_NODEV, Some("mode=0755,size=4m"))?,
+            Some(dir) => {
+                let fd = sys::openat2(None, dir, libc::O_PATH | libc::O_DIRECTORY, 0, 0)?;
+                let tree = sys::open_tree_clone(fd.as_fd(), true, dir)?;
+                let at = sys::openat2(None, staging, libc::O_PATH | libc::O_DIRECTORY, 0, 0)?;
+                sys::move_mount(tree.as_fd(), at.as_fd(), staging)?;
+            }
+        }
+        let root = sys::openat2(None, staging, libc::O_PATH | libc::O_DIRECTORY, 0, 0)?;
+        for (step, source) in self.steps.iter().zip(sources) {
+            apply_step(root.as_fd(), step, source, dev_null.as_fd())?;
+        }
+        sys::fchdir(root.as_fd())?;
+        // Stack the new root over the old one, then detach the old one entirely.
+        sys::pivot_root(Path::new("."), Path::new("."))?;
+        sys::umount2(Path::new("."), libc::MNT_DETACH)?;
+        sys::chdir(Path::new("/"))
+    }
+}
+
+/// Where the new root is assembled in the init's private mount namespace. Every source
+/// is opened before the staging mount covers this directory.
+const STAGING: &str = "/tmp";
+
+fn host_view(config: &SandboxConfig, user: &UserPlan, steps: &mut Vec<Step>) -> Result<()> {
+    for name in HOST_DIRS {
+        host_entry(Path::new("/"), name, steps);
+    }
+    steps.push(Step::Dir { target: p("/etc"), mode: 0o755 });
+    for name in HOST_ETC {
+        host_entry(Path::new("/etc"), name, steps);
+    }
+    // Interpreters keep configuration under /etc/<name><version> (python3.11, ...).
+    if let Ok(dir) = std::fs::read_dir("/etc") {
+        let mut versioned: Vec<String> = dir
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("python3"))
+            .collect();
+        versioned.sort();
+        for name in versioned {
+            host_entry(Path::new("/etc"), &name, steps);
+        }
+    }
+    let name = if user.uid == 0 { "root" } else { "sandbox" };
+    let mut passwd = format!("{name}:x:{}:{}:{name}:/tmp:/bin/sh\n", user.uid, user.gid);
+    let mut group = format!("{name}:x:{}:\n", user.gid);
+    if user.uid != 65534 {
+        passwd.push_str("nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+    }
+    if user.gid != 65534 {
+        group.push_str("nogroup:x:65534:\n");
+    }
+    let hostname = &config.hostname;
+    let resolv = match config.network {
+        Network::Host => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        Network::None => String::new(),
+    };
+    for (file, contents) in [
+        ("passwd", passwd),
+        ("group", group),
+        ("hostname", format!("{hostname}\n")),
+        ("hosts", format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")),
+        ("nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n".into()),
+        ("resolv.conf", resolv),
+    ] {
+        steps.push(Step::File { target: Path::new("/etc").join(file), contents });
+    }
+    steps.push(Step::Symlink { target: p("/etc/mtab"), points_to: p("/proc/self/mounts") });
+    Ok(())
+}
+
+/// Mirror host entry `dir/name`: a symlink stays a symlink, anything else is bound
+/// read-only; an absent entry is left out.
+fn host_entry(dir: &Path, name: &str, steps: &mut Vec<Step>) {
+    let host = dir.join(name);
+    match std::fs::symlink_metadata(&host) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            if let Ok(points_to) = std::fs::read_link(&host) {
+                steps.push(Step::Symlink { target: host, points_to });
+            }
+        }
+        Ok(_) => steps.push(Step::Bind {
+            source: Source::Host(host.clone()),
+            target: host,
+            readonly: true,
+            device: false,
+        }),
+        Err(_) => {}
+    }
+}
+
+fn dev(config: &SandboxConfig, owner: (u32, u32), steps: &mut Vec<Step>) {
+    steps.push(Step::Tmpfs { target: p("/dev"), size: 64 << 10, mode: 0o755, owner });
+    for name in DEVICES {
+        let path = Path::new("/dev").join(name);
+        steps.push(Step::Bind {
+            source: Source::Host(path.clone()),
+            target: path,
+            readonly: false,
+            device: true,
+        });
+    }
+    steps.push(Step::Devpts { target: p("/dev/pts") });
+    steps.push(Step::Tmpfs { target: p("/dev/shm"), size: config.tmpfs_size.0, mode: 0o1777, owner });
+    for (link, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        steps.push(Step::Symlink { target: Path::new("/dev").join(link), points_to: p(to) });
+    }
+}
+
+fn open_source(source: &Source, workspace: &Path) -> Result<Option<OwnedFd>> {
+    let (path, resolve) = match source {
+        Source::Host(path) => (path.as_path(), 0),
+        Source::User(path) => (path.as_path(), libc::RESOLVE_NO_SYMLINKS),
+        Source::Workspace => (workspace, libc::RESOLVE_NO_SYMLINKS),
+    };
+    match sys::openat2(None, path, libc::O_PATH, 0, resolve) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Error::Syscall { errno: libc::ENOENT, .. }) if matches!(source, Source::Host(_)) => Ok(None),
+        Err(Error::Syscall { errno: libc::ELOOP, .. }) => Err(Error::Syscall {
+            call: "open mount source (symlinks are refused)".into(),
+            path: Some(path.to_path_buf()),
+            errno: libc::ELOOP,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+const RESOLVE: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+
+/// Open `target` inside `root`, never leaving it.
+fn resolve(root: BorrowedFd<'_>, target: &Path, flags: i32) -> Result<OwnedFd> {
+    sys::openat2(Some(root), target, flags | libc::O_PATH, 0, RESOLVE)
+}
+
+/// Create directory `target` and its missing parents inside `root`; return it opened.
+fn mkdir_all(root: BorrowedFd<'_>, target: &Path, mode: u32) -> Result<OwnedFd> {
+    match resolve(root, target, libc::O_DIRECTORY) {
+        Err(Error::Syscall { errno: libc::ENOENT, .. }) => {}
+        other => return other,
+    }
+    let parent = mkdir_all(root, target.parent().unwrap_or(Path::new("/")), 0o755)?;
+    let name = Path::new(target.file_name().unwrap_or_default());
+    sys::mkdirat(parent.as_fd(), name, mode).map_err(|e| e.with_path(target))?;
+    resolve(root, target, libc::O_DIRECTORY)
+}
+
+/// Create an empty file `target` (a mount point for a file) inside `root`.
+fn touch(root: BorrowedFd<'_>, target: &Path) -> Result<OwnedFd> {
+    if let Some(parent) = target.parent() {
+        mkdir_all(root, parent, 0o755)?;
+    }
+    drop(sys::openat2(Some(root), target, libc::O_CREAT | libc::O_WRONLY, 0o644, RESOLVE)?);
+    resolve(root, target, 0)
+}
+
+
+/// `/proc/self/fd/N`: a path the classic mount(2) can take for an already resolved target.
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+fn tmpfs(at: &OwnedFd, target: &Path, size: u64, mode: u32, owner: (u32, u32), flags: libc::c_ulong) -> Result<()> {
+    let data = format!("size={size},mode={mode:o},uid={},gid={}", owner.0, owner.1);
+    sys::mount("tmpfs", &fd_path(at), "tmpfs", flags | libc::MS_NOSUID | libc::MS_NODEV, Some(&data))
+        .map_err(|e| e.with_path(target))
+}
+
+fn apply_step(root: BorrowedFd<'_>, step: &Step, source: Option<OwnedFd>, dev_null: BorrowedFd<'_>) -> Result<()> {
+    match step {
+        Step::Tmpfs { target, size, mode, owner } => {
+            let at = mkdir_all(root, target, 0o755)?;
+            tmpfs(&at, target, *size, *mode, *owner, 0)
+        }
+        Step::Bind { target, readonly, device, .. } => {
+            let Some(source) = source else { return Ok(()) };
+            let meta = std::fs::metadata(fd_path(&source)).map_err(|e| Error::Syscall {
+                call: "stat".into(),
+                path: Some(target.clone()),
+                errno: e.raw_os_error().unwrap_or(0),
+            })?;
+            let at = if meta.is_dir() { mkdir_all(root, target, 0o755)? } else { touch(root, target)? };
+            let tree = sys::open_tree_clone(source.as_fd(), true, target)?;
+            let attrs = match (readonly, device) {
+                (_, true) => sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC,
+                (true, false) => sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+                (false, false) => sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+            };
+            sys::mount_setattr(tree.as_fd(), attrs, true, target)?;
+            sys::move_mount(tree.as_fd(), at.as_fd(), target)
+        }
+        Step::Dir { target, mode } => mkdir_all(root, target, *mode).map(drop),
+        Step::Symlink { target, points_to } => {
+            let parent = mkdir_all(root, target.parent().unwrap_or(Path::new("/")), 0o755)?;
+            sys::symlinkat(points_to, parent.as_fd(), Path::new(target.file_name().unwrap_or_default()))
+                .map_err(|e| e.with_path(target))
+        }
+        Step::File { target, contents } => {
+            if let Some(parent) = target.parent() {
+                mkdir_all(root, parent, 0o755)?;
+            }
+            let fd = sys::openat2(Some(root), target, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, 0o644, RESOLVE)?;
+            sys::write_all(fd.as_fd(), contents.as_bytes())
+        }
+        Step::Proc { target } => {
+            let at = mkdir_all(root, target, 0o555)?;
+            let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            sys::mount("proc", &fd_path(&at), "proc", flags, None).map_err(|e| e.with_path(target))
+        }
+        Step::Devpts { target } => {
+            let at = mkdir_all(root, target, 0o755)?;
+            let flags = libc::MS_NOSUID | libc::MS_NOEXEC;
+            sys::mount("devpts", &fd_path(&at), "devpts", flags, Some("newinstance,ptmxmode=0666,mode=0620"))
+                .map_err(|e| e.with_path(target))?;
+            let dev = resolve(root, target.parent().unwrap_or(Path::new("/")), libc::O_DIRECTORY)?;
+            sys::symlinkat(Path::new("pts/ptmx"), dev.as_fd(), Path::new("ptmx"))
+        }
+        Step::Mask { target } => {
+            let at = match resolve(root, target, 0) {
+                Err(Error::Syscall { errno: libc::ENOENT, .. }) => return Ok(()),
+                other => other?,
+            };
+            if std::fs::metadata(fd_path(&at)).map(|m| m.is_dir()).unwrap_or(false) {
+                tmpfs(&at, target, 4096, 0o555, (0, 0), libc::MS_RDONLY)
+            } else {
+                let tree = sys::open_tree_clone(dev_null, false, target)?;
+                sys::move_mount(tree.as_fd(), at.as_fd(), target)
+            }
+        }
+        Step::ReadOnly { target } => {
+            let at = match resolve(root, target, 0) {
+                Err(Error::Syscall { errno: libc::ENOENT, .. }) => return Ok(()),
+                other => other?,
+            };
+            let tree = sys::open_tree_clone(at.as_fd(), true, target)?;
+            let attrs = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+            sys::mount_setattr(tree.as_fd(), attrs, true, target)?;
+            sys::move_mount(tree.as_fd(), at.as_fd(), target)
+        }
+        Step::SealReadOnly { target } => {
+            let at = resolve(root, target, libc::O_DIRECTORY)?;
+            sys::mount_setattr(at.as_fd(), sys::MOUNT_ATTR_RDONLY, false, target)
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Tmpfs { target, size, mode, .. } => {
+                write!(f, "tmpfs {} size={size} mode={mode:o}", target.display())
+            }
+            Step::Bind { source, target, readonly, device } => {
+                let from = match source {
+                    Source::Host(p) | Source::User(p) => p.display().to_string(),
+                    Source::Workspace => "<workspace>".into(),
+                };
+                let how = if *device { "dev" } else if *readonly { "ro" } else { "rw" };
+                write!(f, "bind {from} -> {} ({how})", target.display())
+            }
+            Step::Dir { target, mode } => write!(f, "mkdir {} mode={mode:o}", target.display()),
+            Step::Symlink { target, points_to } => {
+                write!(f, "symlink {} -> {}", target.display(), points_to.display())
+            }
+            Step::File { target, contents } => {
+                write!(f, "file {} ({} bytes)", target.display(), contents.len())
+            }
+            Step::Proc { target } => write!(f, "proc {}", target.display()),
+            Step::Devpts { target } => write!(f, "devpts {}", target.display()),
+            Step::Mask { target } => write!(f, "mask {}", target.display()),
+            Step::ReadOnly { target } => write!(f, "read-only {}", target.display()),
+            Step::SealReadOnly { target } => write!(f, "seal read-only {}", target.display()),
+        }
+    }
+}
+
+impl fmt::Display for MountPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.rootfs {
+            Some(dir) => writeln!(f, "root: bind {} (ro)", dir.display())?,
+            None => writeln!(f, "root: tmpfs")?,
+        }
+        for step in &self.steps {
+            writeln!(f, "{step}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Mount;
+
+    fn plan(config: &SandboxConfig) -> MountPlan {
+        MountPlan::compile(config, &UserPlan::compile(config)).unwrap()
+    }
+
+    #[test]
+    fn host_view_never_includes_secrets_or_homes() {
+        let text = plan(&SandboxConfig::new()).to_string();
+        for secret in ["/etc/shadow", "/etc/gshadow", "/root", "/home", "/etc/sudoers", "/etc/ssh"] {
+            assert!(!text.contains(&format!(" {secret}")), "{secret} in plan:\n{text}");
+        }
+        assert!(text.contains("bind /usr -> /usr (ro)"), "{text}");
+        assert!(text.contains("file /etc/passwd"), "{text}");
+    }
+
+    #[test]
+    fn merged_usr_links_stay_links() {
+        let text = plan(&SandboxConfig::new()).to_string();
+        for name in ["bin", "lib", "sbin"] {
+            let host = Path::new("/").join(name);
+            if host.is_symlink() {
+                let to = std::fs::read_link(&host).unwrap();
+                assert!(text.contains(&format!("symlink /{name} -> {}", to.display())), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn proc_is_masked_and_root_sealed_last() {
+        let plan = plan(&SandboxConfig::new());
+        assert!(plan.steps.contains(&Step::Mask { target: p("/proc/kcore") }));
+        assert!(plan.steps.contains(&Step::ReadOnly { target: p("/proc/sys") }));
+        assert_eq!(plan.steps.last(), Some(&Step::SealReadOnly { target: p("/") }));
+    }
+
+    #[test]
+    fn user_mounts_are_ordered_parents_first_and_normalized() {
+        let config = SandboxConfig::new()
+            .mount(Mount::readonly("/usr/share", "/data/./deep/er"))
+            .mount(Mount::writable("/usr", "/data"));
+        let targets: Vec<_> = plan(&config)
+            .steps
+            .into_iter()
+            .filter_map(|s| match s {
+                Step::Bind { source: Source::User(_), target, .. } => Some(target),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(targets, vec![p("/data"), p("/data/deep/er")]);
+    }
+
+    #[test]
+    fn given_rootfs_skips_the_host_view() {
+        let plan = plan(&SandboxConfig::new().rootfs("/usr"));
+        assert_eq!(plan.rootfs, Some(p("/usr")));
+        assert!(!plan.to_string().contains("/etc/passwd"));
+    }
+
+    #[test]
+    fn resolv_conf_is_empty_without_network() {
+        let plan = plan(&SandboxConfig::new());
+        assert!(plan.steps.contains(&Step::File { target: p("/etc/resolv.conf"), contents: String::new() }));
+    }
+}

@@ -1,0 +1,390 @@
+//! The public sandbox handle and its lifecycle: `create` → `start` → `exec`/`spawn`/files
+//! → `destroy` (or `Drop`).
+//!
+//! `create` validates the config, compiles the plan and spawns the supervisor, which
+//! starts building at once; `start` waits until it is built. A `Sandbox` is `Send + Sync`:
+//! any number of threads may run commands in it at the same time.
+
+use std::fmt;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::config::SandboxConfig;
+use crate::error::{Error, Result};
+use crate::idmap::UserPlan;
+use crate::namespaces::NamespacePlan;
+use crate::process::{self, ExecOutput, ExecRequest, Pipes, Process};
+use crate::protocol::{self, Plan, Reply, Request, SetupReply, WorkspacePlan, PROTOCOL_VERSION};
+use crate::rootfs::MountPlan;
+use crate::shim::{self, Supervisor};
+use crate::{state, sys};
+
+/// How long `start` waits for the supervisor to build the sandbox.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long teardown waits for the supervisor before killing it.
+const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a sandbox is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// The supervisor is building the sandbox.
+    Creating,
+    /// Built, waiting for `start`.
+    Created,
+    /// Running commands.
+    Running,
+    /// Torn down, or ended by itself.
+    Stopped,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+impl Status {
+    fn can_start(self) -> bool {
+        matches!(self, Status::Creating | Status::Created)
+    }
+
+    fn can_exec(self) -> bool {
+        self == Status::Running
+    }
+}
+
+/// A sandbox: an isolated set of namespaces with its own root filesystem, in which
+/// commands run.
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: String,
+    config: SandboxConfig,
+    /// The control socket; `None` once torn down. Senders hold the read lock so teardown
+    /// cannot close it under them.
+    control: RwLock<Option<OwnedFd>>,
+    life: Mutex<Life>,
+    next_exec: AtomicU64,
+}
+
+struct Life {
+    status: Status,
+    supervisor: Option<Supervisor>,
+    workspace: Option<PathBuf>,
+    init_pid: Option<i32>,
+}
+
+impl Sandbox {
+    /// Validate `config`, compile the sandbox's plan and start building it.
+    pub fn create(config: SandboxConfig) -> Result<Sandbox> {
+        config.validate()?;
+        let id = new_id()?;
+        let user = UserPlan::compile(&config);
+        let state_root = config.state_root.clone().unwrap_or_else(state::default_root);
+        let plan = Plan {
+            version: PROTOCOL_VERSION,
+            id: id.clone(),
+            namespaces: NamespacePlan::compile(&config),
+            rootfs: MountPlan::compile(&config, &user)?,
+            user,
+            workspace: match &config.workspace {
+                Some(dir) => WorkspacePlan::Given(dir.clone()),
+                None => WorkspacePlan::Private(std::env::temp_dir()),
+            },
+            state_root,
+        };
+        let shim_path = shim::locate(config.shim_path.as_deref())?;
+        let (mine, theirs) = sys::seqpacket_pair()?;
+        let supervisor = shim::spawn(&shim_path, &theirs)?;
+        drop(theirs);
+        let sandbox = Sandbox {
+            inner: Arc::new(Inner {
+                id,
+                config,
+                control: RwLock::new(Some(mine)),
+                life: Mutex::new(Life {
+                    status: Status::Creating,
+                    supervisor: Some(supervisor),
+                    workspace: None,
+                    init_pid: None,
+                }),
+                next_exec: AtomicU64::new(1),
+            }),
+        };
+        sandbox.inner.send(&plan, &[])?;
+        Ok(sandbox)
+    }
+
+    /// Wait until the sandbox is built and make it ready for commands.
+    pub fn start(&self) -> Result<()> {
+        let mut life = self.inner.life();
+        if !life.status.can_start() {
+            return Err(state_error("creating or created", life.status));
+        }
+        if life.status == Status::Creating {
+            let result = self.inner.await_setup(&mut life);
+            if let Err(e) = result {
+                drop(life);
+                let cleanup = self.inner.teardown().err().into_iter().collect();
+                return Err(e.with_cleanup(cleanup));
+            }
+        }
+        life.status = Status::Running;
+        Ok(())
+    }
+
+    /// The sandbox's id (also the name of its state record).
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The config it was created from.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.inner.config
+    }
+
+    /// Where it is in its life. Notices a sandbox that ended by itself.
+    pub fn status(&self) -> Status {
+        let mut life = self.inner.life();
+        if matches!(life.status, Status::Created | Status::Running) && !self.inner.control_alive() {
+            life.status = Status::Stopped;
+        }
+        life.status
+    }
+
+    /// Host path of `/workspace`, once built.
+    pub fn workspace_path(&self) -> Option<PathBuf> {
+        self.inner.life().workspace.clone()
+    }
+
+    /// Host pid of the sandbox's PID 1, once built.
+    pub fn init_pid(&self) -> Option<i32> {
+        self.inner.life().init_pid
+    }
+
+    /// Host pid of the supervisor, while it runs.
+    pub fn supervisor_pid(&self) -> Option<i32> {
+        self.inner.life().supervisor.as_ref().map(Supervisor::pid)
+    }
+
+    /// Run a command to completion and collect its output.
+    pub fn exec(&self, request: &ExecRequest) -> Result<ExecOutput> {
+        request.validate()?;
+        let started = Instant::now();
+        let deadline = request.timeout.map(|t| started + t);
+        let launched = self.inner.launch(request, deadline)?;
+        let id = launched.id;
+        let inner = &self.inner;
+        let max = request.max_output.unwrap_or(process::DEFAULT_MAX_OUTPUT);
+        process::collect(launched, &request.stdin, max, deadline, started, || {
+            inner.kill(Some(id), libc::SIGKILL)
+        })
+    }
+
+    /// Start a command and return at once with its streams.
+    pub fn spawn(&self, request: &ExecRequest) -> Result<Process> {
+        request.validate_for_spawn()?;
+        let launched = self.inner.launch(request, None)?;
+        let id = launched.id;
+        let inner = Arc::downgrade(&self.inner);
+        let killer = Box::new(move |signal| match inner.upgrade() {
+            Some(inner) => inner.kill(Some(id), signal),
+            None => Ok(()),
+        });
+        Ok(Process::new(launched, killer))
+    }
+
+    /// Send `signal` to every process in the sandbox but its PID 1.
+    pub fn kill(&self, signal: i32) -> Result<()> {
+        self.inner.require_running()?;
+        self.inner.kill(None, signal)
+    }
+
+    /// Write `data` to the file at `path` inside the sandbox (created with mode 0644 or
+    /// truncated). Symlinks resolve inside the sandbox, never to the host.
+    pub fn write_file(&self, path: impl AsRef<Path>, data: &[u8]) -> Result<()> {
+        let file = self.inner.open(path.as_ref(), true, 0o644)?;
+        sys::write_all(std::os::fd::AsFd::as_fd(&file), data)
+            .map_err(|e| e.with_path(path.as_ref()))
+    }
+
+    /// Read the whole file at `path` inside the sandbox.
+    pub fn read_file(&self, path: impl AsRef<Path>) -> Result<Vec<u8>> {
+        use std::io::Read;
+        let file = self.inner.open(path.as_ref(), false, 0)?;
+        let mut data = Vec::new();
+        std::fs::File::from(file).read_to_end(&mut data).map_err(|e| Error::Syscall {
+            call: "read".into(),
+            path: Some(path.as_ref().into()),
+            errno: e.raw_os_error().unwrap_or(0),
+        })?;
+        Ok(data)
+    }
+
+    /// Tear the sandbox down: every process in it dies, and its mounts, workspace (if
+    /// private) and state record are removed. Idempotent.
+    pub fn destroy(&self) -> Result<()> {
+        self.inner.teardown()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.inner.teardown();
+    }
+}
+
+impl fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sandbox").field("id", &self.inner.id).field("status", &self.status()).finish()
+    }
+}
+
+impl Inner {
+    fn life(&self) -> std::sync::MutexGuard<'_, Life> {
+        self.life.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Send on the control socket, failing cleanly when it is already closed.
+    fn send<T: serde::Serialize>(&self, msg: &T, fds: &[i32]) -> Result<()> {
+        let control = self.control.read().unwrap_or_else(|p| p.into_inner());
+        match control.as_ref() {
+            Some(sock) => protocol::send(sock, msg, fds).map_err(|e| match e {
+                Error::Syscall { errno: libc::EPIPE | libc::ECONNRESET, .. } => {
+                    Error::supervisor("the sandbox has ended")
+                }
+                other => other,
+            }),
+            None => Err(state_error("running", Status::Stopped)),
+        }
+    }
+
+    fn control_alive(&self) -> bool {
+        let control = self.control.read().unwrap_or_else(|p| p.into_inner());
+        let Some(sock) = control.as_ref() else { return false };
+        let mut fds = [libc::pollfd { fd: sock.as_raw_fd(), events: 0, revents: 0 }];
+        !matches!(sys::poll(&mut fds, Some(Duration::ZERO)), Ok(1) if fds[0].revents & libc::POLLHUP != 0)
+    }
+
+    fn require_running(&self) -> Result<()> {
+        let status = self.life().status;
+        if status.can_exec() {
+            Ok(())
+        } else {
+            Err(state_error("running", status))
+        }
+    }
+
+    /// Wait for the supervisor's answer to the plan.
+    fn await_setup(&self, life: &mut Life) -> Result<()> {
+        let control = self.control.read().unwrap_or_else(|p| p.into_inner());
+        let sock = control.as_ref().ok_or_else(|| state_error("creating", Status::Stopped))?;
+        let mut fds = [libc::pollfd { fd: sock.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        if sys::poll(&mut fds, Some(SETUP_TIMEOUT))? == 0 {
+            return Err(Error::Timeout { what: "building the sandbox".into(), after: SETUP_TIMEOUT });
+        }
+        match protocol::recv::<SetupReply>(sock)? {
+            Some((SetupReply::Ready { init_pid, workspace }, _)) => {
+                life.init_pid = Some(init_pid);
+                life.workspace = Some(workspace);
+                life.status = Status::Created;
+                Ok(())
+            }
+            Some((SetupReply::Failed(e), _)) => Err(e),
+            None => Err(Error::supervisor("the supervisor exited while building the sandbox")),
+        }
+    }
+
+    /// Send an exec request and wait until the command runs.
+    fn launch(&self, request: &ExecRequest, deadline: Option<Instant>) -> Result<process::Launched> {
+        self.require_running()?;
+        let id = self.next_exec.fetch_add(1, Ordering::Relaxed);
+        let spec = self.exec_spec(id, request);
+        let cwd = spec.cwd.clone();
+        let pipes = Pipes::new()?;
+        let theirs = pipes.theirs.each_ref().map(|fd| fd.as_raw_fd());
+        self.send(&Request::Exec(spec), &theirs)?;
+        drop(pipes.theirs);
+        process::await_start(id, &request.argv[0], &cwd, pipes.mine, deadline)
+    }
+
+    /// The command as the init runs it: environment merged, working directory chosen.
+    fn exec_spec(&self, id: u64, request: &ExecRequest) -> protocol::ExecSpec {
+        let mut env = std::collections::BTreeMap::from([
+            ("PATH".to_string(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()),
+            ("HOME".to_string(), "/tmp".to_string()),
+            ("LANG".to_string(), "C.UTF-8".to_string()),
+            ("HOSTNAME".to_string(), self.config.hostname.clone()),
+        ]);
+        env.extend(self.config.env.clone());
+        env.extend(request.env.clone());
+        protocol::ExecSpec {
+            id,
+            argv: request.argv.clone(),
+            env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            cwd: request.cwd.clone().unwrap_or_else(|| self.config.cwd.clone()),
+        }
+    }
+
+    fn kill(&self, exec: Option<u64>, signal: i32) -> Result<()> {
+        self.send(&Request::Kill { exec, signal }, &[])
+    }
+
+    /// Ask the init to open `path` inside the sandbox.
+    fn open(&self, path: &Path, write: bool, mode: u32) -> Result<OwnedFd> {
+        self.require_running()?;
+        let path = crate::config::sandbox_path(path, "path")?;
+        let (mine, theirs) = sys::seqpacket_pair()?;
+        self.send(&Request::Open { path: path.clone(), write, mode }, &[theirs.as_raw_fd()])?;
+        drop(theirs);
+        match protocol::recv::<Reply>(&mine)? {
+            Some((Reply::Opened, mut fds)) if fds.len() == 1 => Ok(fds.remove(0)),
+            Some((Reply::Failed(e), _)) => Err(e),
+            Some((other, _)) => Err(Error::supervisor(format!("unexpected reply {other:?}"))),
+            None => Err(Error::supervisor("the sandbox ended during the request")),
+        }
+    }
+
+    /// Close the control socket (the init exits, the kernel kills the sandbox's
+    /// processes), then wait for the supervisor to finish removing what it made.
+    fn teardown(&self) -> Result<()> {
+        drop(self.control.write().unwrap_or_else(|p| p.into_inner()).take());
+        let mut life = self.life();
+        life.status = Status::Stopped;
+        let Some(supervisor) = life.supervisor.take() else { return Ok(()) };
+        drop(life);
+        if supervisor.wait(TEARDOWN_TIMEOUT) {
+            return Ok(());
+        }
+        supervisor.kill();
+        supervisor.wait(TEARDOWN_TIMEOUT);
+        let root = self.config.state_root.clone().unwrap_or_else(state::default_root);
+        state::cleanup_stale(Some(&root))?;
+        Err(Error::Timeout { what: "sandbox teardown (supervisor killed)".into(), after: TEARDOWN_TIMEOUT })
+    }
+}
+
+fn state_error(expected: &str, actual: Status) -> Error {
+    Error::State { expected: expected.into(), actual: actual.to_string() }
+}
+
+
+/// 16 random hex digits.
+fn new_id() -> Result<String> {
+    let mut bytes = [0u8; 8];
+    // SAFETY: bytes is valid for writes of its length.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    sys::check(n as _, "getrandom", None)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

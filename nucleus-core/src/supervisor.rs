@@ -1,0 +1,202 @@
+//! The supervisor: the `nucleus-shim` process the caller spawns for each sandbox.
+//!
+//! It stays in the host's namespaces, single-threaded, and owns the sandbox's lifetime:
+//! it writes the state record, creates the private workspace, clones the sandbox's init
+//! into new namespaces, writes its id maps, reports readiness to the caller, and when the
+//! init ends — because the caller closed the control socket, died, or asked — removes
+//! the workspace and the record. The caller's socket is the lifeline: it closes when the
+//! caller process dies, whichever thread created the sandbox.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::namespaces::Namespace;
+use crate::protocol::{self, Plan, SetupReply, SetupStep, WorkspacePlan, PROTOCOL_VERSION};
+use crate::{init, shim, state, sys};
+
+/// Entry point of the `nucleus-shim` executable.
+pub fn main() -> ! {
+    std::process::exit(match run() {
+        Ok(()) => 0,
+        Err(e) => {
+            debug(&format!("supervisor: {e}"));
+            1
+        }
+    })
+}
+
+/// Print to stderr when `NUCLEUS_DEBUG` is set (the caller then lets stderr through).
+pub(crate) fn debug(message: &str) {
+    if std::env::var_os("NUCLEUS_DEBUG").is_some() {
+        eprintln!("nucleus: {message}");
+    }
+}
+
+fn run() -> Result<()> {
+    sys::set_cloexec(shim::CONTROL_FD)?;
+    // SAFETY: the caller placed the control socket at this descriptor for us to own.
+    let control = unsafe { OwnedFd::from_raw_fd(shim::CONTROL_FD) };
+    // The supervisor stays dumpable: a rootless supervisor must open its child's
+    // /proc/<pid>/uid_map, which a non-dumpable child would deny. No sandboxed process
+    // can see it (it lives outside the sandbox's pid namespace); the init makes itself
+    // non-dumpable once built.
+    let Some((plan, _)) = protocol::recv::<Plan>(&control)? else {
+        return Ok(()); // the caller went away before sending anything
+    };
+    if plan.version != PROTOCOL_VERSION {
+        let e = Error::supervisor(format!(
+            "protocol version {} from the library, {PROTOCOL_VERSION} in {}: use the shim built with the library",
+            plan.version,
+            shim::SHIM_NAME
+        ));
+        return protocol::send(&control, &SetupReply::Failed(e.clone()), &[]).and(Err(e));
+    }
+    let mut sandbox = Owned { plan: &plan, workspace: None, record: false };
+    let result = sandbox.build(control);
+    let cleanup = sandbox.cleanup();
+    match (result, cleanup) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), c) => Err(e.with_cleanup(c.err().into_iter().collect())),
+        (Ok(()), Err(c)) => Err(c),
+    }
+}
+
+/// What the supervisor created and must remove.
+struct Owned<'a> {
+    plan: &'a Plan,
+    workspace: Option<PathBuf>,
+    record: bool,
+}
+
+impl Owned<'_> {
+    /// Build the sandbox, report to the caller, and wait for the sandbox's end.
+    fn build(&mut self, control: OwnedFd) -> Result<()> {
+        let plan = self.plan;
+        let ready = self.prepare().and_then(|workspace| {
+            let init = start_init(plan, &control, &workspace)?;
+            Ok((init, workspace))
+        });
+        let (init, workspace) = match ready {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = protocol::send(&control, &SetupReply::Failed(e.clone()), &[]);
+                return Err(e);
+            }
+        };
+        let reply = SetupReply::Ready { init_pid: init, workspace };
+        let sent = protocol::send(&control, &reply, &[]);
+        // From here on the init alone holds the caller's socket: when the caller goes,
+        // the init sees EOF and exits, and the kernel kills everything in the sandbox.
+        drop(control);
+        if sent.is_err() {
+            let _ = sys::kill(init, libc::SIGKILL);
+        }
+        sys::waitpid(init, 0).map(drop)
+    }
+
+    /// Write the state record and create the private workspace; returns the workspace.
+    fn prepare(&mut self) -> Result<PathBuf> {
+        let plan = self.plan;
+        state::ensure_root(&plan.state_root)?;
+        let me = std::process::id() as i32;
+        let private = match &plan.workspace {
+            WorkspacePlan::Given(_) => None,
+            WorkspacePlan::Private(parent) => Some(parent.join(format!("nucleus-{}", plan.id))),
+        };
+        let record = state::Record {
+            id: plan.id.clone(),
+            supervisor_pid: me,
+            supervisor_start: sys::process_start_time(me).unwrap_or(0),
+            private_workspace: private.clone(),
+        };
+        state::write(&plan.state_root, &record)?;
+        self.record = true;
+        match (&plan.workspace, private) {
+            (WorkspacePlan::Given(dir), _) => Ok(dir.clone()),
+            (_, Some(dir)) => {
+                std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| Error::Syscall {
+                    call: "mkdir".into(),
+                    path: Some(dir.clone()),
+                    errno: e.raw_os_error().unwrap_or(0),
+                })?;
+                self.workspace = Some(dir.clone());
+                if plan.user.privileged {
+                    // Sandbox root is an unprivileged host id: give it its workspace.
+                    let (uid, gid) = (plan.user.host_uid, plan.user.host_gid);
+                    std::os::unix::fs::lchown(&dir, Some(uid), Some(gid)).map_err(|e| Error::Syscall {
+                        call: "lchown".into(),
+                        path: Some(dir.clone()),
+                        errno: e.raw_os_error().unwrap_or(0),
+                    })?;
+                }
+                Ok(dir)
+            }
+            (WorkspacePlan::Private(_), None) => Err(Error::internal("private workspace without a path")),
+        }
+    }
+
+    /// Remove what [`Owned::prepare`] created.
+    fn cleanup(&mut self) -> Result<()> {
+        let mut errors = Vec::new();
+        if let Some(dir) = self.workspace.take() {
+            if let Err(e) = state::remove_tree(&dir) {
+                errors.push(e);
+            }
+        }
+        if std::mem::take(&mut self.record) {
+            if let Err(e) = state::remove(&self.plan.state_root, &self.plan.id) {
+                errors.push(e);
+            }
+        }
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(errors.remove(0).with_cleanup(errors)),
+        }
+    }
+}
+
+/// Clone the sandbox's init into its namespaces and walk it through setup. Returns the
+/// init's host pid once the sandbox is built.
+fn start_init(plan: &Plan, control: &OwnedFd, workspace: &Path) -> Result<libc::pid_t> {
+    let (mine, theirs) = sys::seqpacket_pair()?;
+    // Rootless: the user namespace must come first, or the other namespaces cannot be
+    // made. Root: everything else is built with host privileges, and the init enters
+    // its user namespace last, so the sandbox holds no capability over its mounts.
+    let user_first = plan.user.namespace && !plan.user.privileged;
+    let mut flags = plan.namespaces.flags_without_user();
+    if user_first {
+        flags |= Namespace::User.flag();
+    }
+    let pid = sys::clone_process(flags)?;
+    if pid == 0 {
+        drop(mine);
+        init::run(plan, control, theirs, workspace);
+    }
+    drop(theirs);
+    let result = (|| {
+        if user_first {
+            plan.user.write_maps(pid)?;
+        }
+        protocol::send(&mine, &SetupStep::Proceed, &[])?;
+        loop {
+            match protocol::recv::<SetupStep>(&mine)? {
+                Some((SetupStep::NeedMaps, _)) => {
+                    plan.user.write_maps(pid)?;
+                    protocol::send(&mine, &SetupStep::Proceed, &[])?;
+                }
+                Some((SetupStep::Built, _)) => return Ok(pid),
+                Some((SetupStep::Failed(e), _)) => return Err(e),
+                Some((SetupStep::Proceed, _)) => return Err(Error::internal("init sent Proceed")),
+                None => return Err(Error::supervisor("sandbox init exited during setup")),
+            }
+        }
+    })();
+    if result.is_err() {
+        let _ = sys::kill(pid, libc::SIGKILL);
+        let _ = sys::waitpid(pid, 0);
+    }
+    result
+}

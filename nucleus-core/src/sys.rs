@@ -1,0 +1,564 @@
+//! Thin typed wrappers around the system calls nucleus makes. Each returns an error that
+//! carries the call's name, the path it worked on and the errno. No logic lives here.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Turn a C-style return value into a `Result`, reading errno on `-1`.
+pub(crate) fn check(ret: libc::c_long, call: &str, path: Option<&Path>) -> Result<libc::c_long> {
+    if ret == -1 {
+        Err(Error::last_os(call, path))
+    } else {
+        Ok(ret)
+    }
+}
+
+fn check_int(ret: libc::c_int, call: &str, path: Option<&Path>) -> Result<libc::c_int> {
+    check(ret as libc::c_long, call, path).map(|r| r as libc::c_int)
+}
+
+/// Retry a call while it fails with EINTR.
+fn retry<F: FnMut() -> libc::c_long>(mut f: F) -> libc::c_long {
+    loop {
+        let r = f();
+        if r != -1 || errno() != libc::EINTR {
+            return r;
+        }
+    }
+}
+
+/// The calling thread's errno.
+pub(crate) fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// A path as a C string; a NUL inside is an error naming the path.
+pub(crate) fn cpath(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Error::Syscall {
+        call: "path".into(),
+        path: Some(path.to_path_buf()),
+        errno: libc::EINVAL,
+    })
+}
+
+fn owned(fd: libc::c_long) -> OwnedFd {
+    // SAFETY: callers pass a descriptor the kernel just returned, owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+}
+
+/// The effective uid of this process.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The effective gid of this process.
+pub fn egid() -> u32 {
+    // SAFETY: getegid cannot fail.
+    unsafe { libc::getegid() }
+}
+
+/// A connected `SOCK_SEQPACKET` unix socket pair, close-on-exec.
+pub(crate) fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    check_int(
+        unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        },
+        "socketpair",
+        None,
+    )?;
+    Ok((owned(fds[0] as _), owned(fds[1] as _)))
+}
+
+/// A pipe, both ends close-on-exec: (read end, write end).
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    check_int(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, "pipe2", None)?;
+    Ok((owned(fds[0] as _), owned(fds[1] as _)))
+}
+
+/// Set or clear `O_NONBLOCK`.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on a valid descriptor.
+    unsafe {
+        let flags = check_int(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL), "fcntl", None)?;
+        let flags = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+        check_int(libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags), "fcntl", None)?;
+    }
+    Ok(())
+}
+
+/// Set `FD_CLOEXEC` on a descriptor.
+pub(crate) fn set_cloexec(fd: RawFd) -> Result<()> {
+    // SAFETY: F_SETFD on a descriptor the caller owns.
+    check_int(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) }, "fcntl", None)?;
+    Ok(())
+}
+
+/// The most descriptors one message carries.
+pub(crate) const MAX_FDS: usize = 8;
+
+/// Send one datagram with descriptors attached. Never raises SIGPIPE.
+pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> Result<()> {
+    assert!(fds.len() <= MAX_FDS);
+    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
+    // u64 elements keep the control buffer aligned for cmsghdr.
+    let mut cmsg_buf = [0u64; 8];
+    // SAFETY: msghdr is plain data; all pointers point at live buffers of the given sizes.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        if !fds.is_empty() {
+            let fd_bytes = std::mem::size_of_val(fds) as u32;
+            msg.msg_control = cmsg_buf.as_mut_ptr().cast();
+            msg.msg_controllen = libc::CMSG_SPACE(fd_bytes) as _;
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes) as _;
+            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast(), fds.len());
+        }
+        check(
+            retry(|| libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) as _),
+            "sendmsg",
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+/// Receive one datagram and the descriptors attached to it (close-on-exec).
+/// `None` means the peer closed the socket.
+pub(crate) fn recv_with_fds(sock: BorrowedFd<'_>) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+    // Learn the datagram's size first so any size fits.
+    let mut probe = [0u8; 1];
+    // SAFETY: probe is a valid one-byte buffer.
+    let size = check(
+        retry(|| unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                probe.as_mut_ptr().cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_TRUNC,
+            ) as _
+        }),
+        "recv",
+        None,
+    )? as usize;
+    let mut data = vec![0u8; size.max(1)];
+    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
+    let mut cmsg_buf = [0u64; 8];
+    let mut fds = Vec::new();
+    // SAFETY: as in send_with_fds; the kernel writes at most msg_controllen bytes.
+    let n = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg_buf.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cmsg_buf) as _;
+        let n = check(
+            retry(|| libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) as _),
+            "recvmsg",
+            None,
+        )?;
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let ptr = libc::CMSG_DATA(cmsg) as *const RawFd;
+                for i in 0..bytes / std::mem::size_of::<RawFd>() {
+                    fds.push(owned(ptr.add(i).read_unaligned() as _));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+        n as usize
+    };
+    if n == 0 && size == 0 {
+        return Ok(None);
+    }
+    data.truncate(n);
+    Ok(Some((data, fds)))
+}
+
+/// `poll(2)` on a set of descriptors; returns how many are ready. `None` waits forever.
+pub(crate) fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> Result<usize> {
+    let ms = match timeout {
+        None => -1,
+        Some(d) => d.as_millis().min(i32::MAX as u128) as i32,
+    };
+    // SAFETY: fds is a valid slice of pollfd.
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, ms) };
+    if r == -1 && errno() == libc::EINTR {
+        return Ok(0);
+    }
+    check_int(r, "poll", None).map(|n| n as usize)
+}
+
+/// `read(2)`, retrying on EINTR.
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: buf is valid for writes of buf.len() bytes.
+    check(
+        retry(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) as _ }),
+        "read",
+        None,
+    )
+    .map(|n| n as usize)
+}
+
+/// `write(2)`, retrying on EINTR.
+pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize> {
+    // SAFETY: buf is valid for reads of buf.len() bytes.
+    check(
+        retry(|| unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) as _ }),
+        "write",
+        None,
+    )
+    .map(|n| n as usize)
+}
+
+/// Write all of `buf`.
+pub(crate) fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> Result<()> {
+    while !buf.is_empty() {
+        let n = write(fd, buf)?;
+        buf = &buf[n..];
+    }
+    Ok(())
+}
+
+/// `openat2(2)` with a resolve mode. `dir` of `None` means the current directory.
+pub(crate) fn openat2(
+    dir: Option<BorrowedFd<'_>>,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> Result<OwnedFd> {
+    let c = cpath(path)?;
+    // SAFETY: open_how is plain data; zero is its valid default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.mode = mode as u64;
+    how.resolve = resolve;
+    let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: c and how outlive the call; size matches the struct passed.
+    let fd = check(
+        retry(|| unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd,
+                c.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        }),
+        "openat2",
+        Some(path),
+    )?;
+    Ok(owned(fd))
+}
+
+/// `mkdirat(2)`; an existing directory is fine.
+pub(crate) fn mkdirat(dir: BorrowedFd<'_>, name: &Path, mode: u32) -> Result<()> {
+    let c = cpath(name)?;
+    // SAFETY: c outlives the call.
+    let r = unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), mode) };
+    if r == -1 && errno() == libc::EEXIST {
+        return Ok(());
+    }
+    check_int(r, "mkdirat", Some(name)).map(drop)
+}
+
+/// `symlinkat(2)`: create `name` in `dir` pointing at `target`.
+pub(crate) fn symlinkat(target: &Path, dir: BorrowedFd<'_>, name: &Path) -> Result<()> {
+    let (t, n) = (cpath(target)?, cpath(name)?);
+    // SAFETY: both strings outlive the call.
+    check_int(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) }, "symlinkat", Some(name))
+        .map(drop)
+}
+
+/// Classic `mount(2)`.
+pub(crate) fn mount(
+    source: &str,
+    target: &Path,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> Result<()> {
+    let src = CString::new(source).expect("mount source has no NUL");
+    let fs = CString::new(fstype).expect("fstype has no NUL");
+    let tgt = cpath(target)?;
+    let data = data.map(|d| CString::new(d).expect("mount data has no NUL"));
+    // SAFETY: all strings outlive the call.
+    check_int(
+        unsafe {
+            libc::mount(
+                src.as_ptr(),
+                tgt.as_ptr(),
+                fs.as_ptr(),
+                flags,
+                data.as_ref().map_or(std::ptr::null(), |d| d.as_ptr().cast()),
+            )
+        },
+        "mount",
+        Some(target),
+    )
+    .map(drop)
+}
+
+/// `open_tree(2)` of an open path: a detached copy of the mount tree at `fd`.
+pub(crate) fn open_tree_clone(fd: BorrowedFd<'_>, recursive: bool, path: &Path) -> Result<OwnedFd> {
+    let mut flags = libc::OPEN_TREE_CLONE as u32 | libc::OPEN_TREE_CLOEXEC as u32 | libc::AT_EMPTY_PATH as u32;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as u32;
+    }
+    // SAFETY: an empty C string literal outlives the call.
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
+    check(r, "open_tree", Some(path)).map(owned)
+}
+
+/// The `struct mount_attr` of `mount_setattr(2)`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Mount attributes, as in `MOUNT_ATTR_*`.
+pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub(crate) const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub(crate) const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub(crate) const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+/// `mount_setattr(2)` on the (detached or attached) mount at `fd`, and on every mount
+/// below it when `recursive`.
+pub(crate) fn mount_setattr(fd: BorrowedFd<'_>, set: u64, recursive: bool, path: &Path) -> Result<()> {
+    let flags = libc::AT_EMPTY_PATH as u32 | if recursive { libc::AT_RECURSIVE as u32 } else { 0 };
+    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    // SAFETY: attr outlives the call and its size is passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(r, "mount_setattr", Some(path)).map(drop)
+}
+
+/// `move_mount(2)` of the tree at `from` onto the directory or file open at `to`.
+pub(crate) fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+    // SAFETY: empty C string literals outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            to.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    check(r, "move_mount", Some(path)).map(drop)
+}
+
+/// `umount2(2)`.
+pub(crate) fn umount2(target: &Path, flags: i32) -> Result<()> {
+    let c = cpath(target)?;
+    // SAFETY: c outlives the call.
+    check_int(unsafe { libc::umount2(c.as_ptr(), flags) }, "umount2", Some(target)).map(drop)
+}
+
+/// `pivot_root(2)`.
+pub(crate) fn pivot_root(new_root: &Path, put_old: &Path) -> Result<()> {
+    let (n, o) = (cpath(new_root)?, cpath(put_old)?);
+    // SAFETY: both strings outlive the call.
+    let r = unsafe { libc::syscall(libc::SYS_pivot_root, n.as_ptr(), o.as_ptr()) };
+    check(r, "pivot_root", Some(new_root)).map(drop)
+}
+
+/// `chdir(2)`.
+pub(crate) fn chdir(path: &Path) -> Result<()> {
+    let c = cpath(path)?;
+    // SAFETY: c outlives the call.
+    check_int(unsafe { libc::chdir(c.as_ptr()) }, "chdir", Some(path)).map(drop)
+}
+
+/// `fchdir(2)`.
+pub(crate) fn fchdir(fd: BorrowedFd<'_>) -> Result<()> {
+    // SAFETY: a valid descriptor.
+    check_int(unsafe { libc::fchdir(fd.as_raw_fd()) }, "fchdir", None).map(drop)
+}
+
+
+/// Fork-like `clone(2)` with namespace flags: returns the child's pid in the parent and 0
+/// in the child, which runs on a copy of the caller's stack. Only for single-threaded
+/// callers (the supervisor).
+pub(crate) fn clone_process(flags: libc::c_int) -> Result<libc::pid_t> {
+    // SAFETY: with a NULL stack the child continues on a copy-on-write copy of this
+    // stack, exactly as after fork(); the supervisor is single-threaded.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    check(r, "clone", None).map(|p| p as libc::pid_t)
+}
+
+/// `fork(2)`, for the single-threaded sandbox init only.
+pub(crate) fn fork() -> Result<libc::pid_t> {
+    // SAFETY: called only from the single-threaded init process.
+    check_int(unsafe { libc::fork() }, "fork", None)
+}
+
+/// `unshare(2)`.
+pub(crate) fn unshare(flags: libc::c_int) -> Result<()> {
+    // SAFETY: plain flag argument.
+    check_int(unsafe { libc::unshare(flags) }, "unshare", None).map(drop)
+}
+
+/// `sethostname(2)`.
+pub(crate) fn sethostname(name: &str) -> Result<()> {
+    // SAFETY: pointer and length describe name.
+    check_int(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }, "sethostname", None)
+        .map(drop)
+}
+
+/// `waitpid(2)`, retrying on EINTR. Returns (pid, raw status); pid 0 with `WNOHANG`
+/// means nothing was ready.
+pub(crate) fn waitpid(pid: libc::pid_t, flags: i32) -> Result<(libc::pid_t, i32)> {
+    let mut status = 0;
+    // SAFETY: status is a valid int.
+    let r = retry(|| unsafe { libc::waitpid(pid, &mut status, flags) as _ });
+    check(r, "waitpid", None).map(|p| (p as libc::pid_t, status))
+}
+
+/// `kill(2)`.
+pub(crate) fn kill(pid: libc::pid_t, sig: i32) -> Result<()> {
+    // SAFETY: plain arguments.
+    check_int(unsafe { libc::kill(pid, sig) }, "kill", None).map(drop)
+}
+
+/// `prctl(2)` with one argument.
+pub(crate) fn prctl(option: i32, arg: libc::c_ulong) -> Result<()> {
+    // SAFETY: options used here take one integer argument.
+    check_int(unsafe { libc::prctl(option, arg, 0, 0, 0) }, "prctl", None).map(drop)
+}
+
+/// Become `uid`/`gid` for real, effective and saved ids, with no supplementary groups.
+pub(crate) fn set_identity(uid: u32, gid: u32, drop_groups: bool) -> Result<()> {
+    // SAFETY: plain arguments; a NULL list with size 0 clears the groups.
+    unsafe {
+        if drop_groups {
+            check_int(libc::setgroups(0, std::ptr::null()), "setgroups", None)?;
+        }
+        check(libc::syscall(libc::SYS_setresgid, gid, gid, gid), "setresgid", None)?;
+        check(libc::syscall(libc::SYS_setresuid, uid, uid, uid), "setresuid", None)?;
+    }
+    Ok(())
+}
+
+/// `pidfd_open(2)`.
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd> {
+    // SAFETY: plain arguments.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    check(r, "pidfd_open", None).map(owned)
+}
+
+/// Mark every descriptor from `first` on close-on-exec.
+pub(crate) fn cloexec_from(first: u32) -> Result<()> {
+    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    // SAFETY: plain arguments.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    check(r, "close_range", None).map(drop)
+}
+
+/// `memfd_create(2)`.
+pub(crate) fn memfd_create(name: &CStr, flags: u32) -> Result<OwnedFd> {
+    // SAFETY: name is a valid C string.
+    let r = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+    check_int(r, "memfd_create", None).map(|fd| owned(fd as _))
+}
+
+/// Add file seals to a memfd.
+pub(crate) fn add_seals(fd: BorrowedFd<'_>, seals: i32) -> Result<()> {
+    // SAFETY: F_ADD_SEALS on a valid descriptor.
+    check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) }, "fcntl", None)
+        .map(drop)
+}
+
+/// A signalfd for `signals`, which the caller must have blocked.
+pub(crate) fn signalfd(signals: &[i32]) -> Result<OwnedFd> {
+    // SAFETY: the set is initialised before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        let fd = check_int(
+            libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK),
+            "signalfd",
+            None,
+        )?;
+        Ok(owned(fd as _))
+    }
+}
+
+/// Block (`how = SIG_BLOCK`) or unblock signals for the calling thread; returns the
+/// previous mask.
+pub(crate) fn sigmask(how: i32, signals: &[i32]) -> libc::sigset_t {
+    // SAFETY: both sets are initialised before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(how, &set, &mut old);
+        old
+    }
+}
+
+/// Restore a mask returned by [`sigmask`].
+pub(crate) fn set_sigmask(mask: &libc::sigset_t) {
+    // SAFETY: mask came from pthread_sigmask.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut());
+    }
+}
+
+/// The kernel's boot-relative start time of `pid` (field 22 of `/proc/pid/stat`), which
+/// tells a live process from a later one that reused its pid.
+pub fn process_start_time(pid: libc::pid_t) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and ')'; fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
