@@ -12,13 +12,18 @@ fn last_cap() -> u32 {
         .unwrap_or(40)
 }
 
-/// Drop every capability of the calling thread, bounding set included. The bounding set
-/// goes first, while `CAP_SETPCAP` is still held.
-pub(crate) fn drop_all() -> Result<()> {
+/// Empty the bounding set, so no later execve can regain a capability. Needs
+/// `CAP_SETPCAP`, so it runs before the identity change.
+pub(crate) fn drop_bounding() -> Result<()> {
     for cap in 0..=last_cap() {
         sys::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong)
             .map_err(|e| rename(e, "prctl(PR_CAPBSET_DROP)"))?;
     }
+    Ok(())
+}
+
+/// Empty the ambient, inheritable, permitted and effective sets.
+pub(crate) fn clear() -> Result<()> {
     // SAFETY: plain prctl arguments.
     let r = unsafe {
         libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0)

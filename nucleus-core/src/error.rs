@@ -88,9 +88,9 @@ pub enum Error {
 }
 
 /// The kind of an [`Error`], without its data: the single source for C status codes and
-/// Python exception classes.
+/// Python exception classes. Deliberately exhaustive: adding a kind must fail to compile
+/// until both bindings map it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum ErrorKind {
     /// See [`Error::InvalidConfig`].
     InvalidConfig,

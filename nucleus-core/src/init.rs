@@ -23,11 +23,13 @@ use crate::{caps, network, sys};
 /// Run the init; never returns.
 pub(crate) fn run(plan: &Plan, control: &OwnedFd, sync: OwnedFd, workspace: &Path) -> ! {
     let code = match setup(plan, &sync, workspace) {
-        Ok(()) => {
-            let _ = protocol::send(&sync, &SetupStep::Built, &[]);
-            drop(sync);
-            serve(control)
-        }
+        Ok(()) => match protocol::send(&sync, &SetupStep::Built, &[]) {
+            Ok(()) => {
+                drop(sync);
+                serve(control)
+            }
+            Err(_) => 1,
+        },
         Err(e) => {
             let _ = protocol::send(&sync, &SetupStep::Failed(e), &[]);
             1
@@ -45,7 +47,7 @@ fn wait_proceed(sync: &OwnedFd) -> Result<()> {
 }
 
 fn setup(plan: &Plan, sync: &OwnedFd, workspace: &Path) -> Result<()> {
-    // If the supervisor dies, so does the sandbox.
+    // If the supervisor dies, so does the sandbox (armed again after the identity change).
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
     wait_proceed(sync)?;
     if plan.namespaces.has(Namespace::Uts) {
@@ -61,12 +63,18 @@ fn setup(plan: &Plan, sync: &OwnedFd, workspace: &Path) -> Result<()> {
         protocol::send(sync, &SetupStep::NeedMaps, &[])?;
         wait_proceed(sync)?;
     }
+    // The bounding set goes while CAP_SETPCAP is still held; a change of uid away from
+    // 0 (no user namespace) would drop it.
+    caps::drop_bounding()?;
     // Supplementary groups can only be dropped where setgroups is allowed.
     sys::set_identity(user.uid, user.gid, user.privileged)?;
-    caps::drop_all()?;
+    caps::clear()?;
     sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1)?;
     // Not dumpable: nothing in the sandbox may ptrace or read /proc/1/{mem,exe,...}.
     sys::prctl(libc::PR_SET_DUMPABLE, 0)?;
+    // Changing credentials cleared the parent-death signal; arm it again. Should the
+    // supervisor already be gone, reporting `Built` to it fails and the init exits.
+    sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
     sys::chdir(Path::new("/"))
 }
 

@@ -364,14 +364,19 @@ impl Inner {
         life.status = Status::Stopped;
         let Some(supervisor) = life.supervisor.take() else { return Ok(()) };
         drop(life);
-        if supervisor.wait(TEARDOWN_TIMEOUT) {
-            return Ok(());
-        }
-        supervisor.kill();
-        supervisor.wait(TEARDOWN_TIMEOUT);
+        let exited = supervisor.wait(TEARDOWN_TIMEOUT) || {
+            supervisor.kill();
+            supervisor.wait(TEARDOWN_TIMEOUT)
+        };
+        // A supervisor that was killed (by us just now, or by someone else earlier)
+        // could not remove its record and workspace: do it here.
         let root = self.config.state_root.clone().unwrap_or_else(state::default_root);
-        state::cleanup_stale(Some(&root))?;
-        Err(Error::Timeout { what: "sandbox teardown (supervisor killed)".into(), after: TEARDOWN_TIMEOUT })
+        state::cleanup_one(&root, &self.id)?;
+        if exited {
+            Ok(())
+        } else {
+            Err(Error::Timeout { what: "sandbox teardown".into(), after: 2 * TEARDOWN_TIMEOUT })
+        }
     }
 }
 

@@ -57,7 +57,7 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
     candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| Error::Unsupported {
         layer: "supervisor".into(),
         reason: format!(
-            "cannot find the {SHIM_NAME} executable; build it (cargo build -p nucleus-shim) \
+            "cannot find the {SHIM_NAME} executable; build it (cargo build -p nucleus-core --bin nucleus-shim) \
              and set {SHIM_ENV} or the shim_path config field"
         ),
     })
@@ -113,7 +113,9 @@ fn sealed_copy(path: &Path) -> Result<Arc<OwnedFd>> {
 #[derive(Debug)]
 pub(crate) struct Supervisor {
     pid: libc::pid_t,
-    pidfd: OwnedFd,
+    /// `None` where `pidfd_open` is unavailable (Linux < 5.3, valgrind < 3.20): then the
+    /// supervisor is waited for by polling `waitpid` and signalled by pid.
+    pidfd: Option<OwnedFd>,
 }
 
 impl Supervisor {
@@ -125,8 +127,18 @@ impl Supervisor {
     /// Wait up to `timeout` for the supervisor to exit and reap it. Uses the pidfd, so it
     /// works even when the host process reaps children itself or ignores SIGCHLD.
     pub(crate) fn wait(&self, timeout: Duration) -> bool {
-        let mut fds = [libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         let deadline = std::time::Instant::now() + timeout;
+        let Some(pidfd) = &self.pidfd else {
+            loop {
+                // 0: still running; the pid: reaped; ECHILD: someone else reaped it.
+                match sys::waitpid(self.pid, libc::WNOHANG) {
+                    Ok((0, _)) if std::time::Instant::now() >= deadline => return false,
+                    Ok((0, _)) => std::thread::sleep(Duration::from_millis(5)),
+                    _ => return true,
+                }
+            }
+        };
+        let mut fds = [libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match sys::poll(&mut fds, Some(left)) {
@@ -142,9 +154,17 @@ impl Supervisor {
 
     /// Kill the supervisor (last resort when it does not exit by itself).
     pub(crate) fn kill(&self) {
-        // SAFETY: pidfd_send_signal on our own pidfd; no siginfo.
+        // SAFETY: pidfd_send_signal on our own pidfd, no siginfo; or kill on our own
+        // child, which is not reaped yet so its pid is not reused.
         unsafe {
-            libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), libc::SIGKILL, 0, 0);
+            match &self.pidfd {
+                Some(pidfd) => {
+                    libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, 0, 0);
+                }
+                None => {
+                    let _ = sys::kill(self.pid, libc::SIGKILL);
+                }
+            }
         }
     }
 }
@@ -208,6 +228,15 @@ pub(crate) fn spawn(path: &Path, control: &OwnedFd) -> Result<Supervisor> {
     if rc != 0 {
         return Err(Error::Syscall { call: "posix_spawn".into(), path: Some(path.into()), errno: rc });
     }
-    let pidfd = sys::pidfd_open(pid)?;
+    let pidfd = match sys::pidfd_open(pid) {
+        Ok(fd) => Some(fd),
+        Err(Error::Syscall { errno: libc::ENOSYS, .. }) => None,
+        Err(e) => {
+            // Kill and reap the child just spawned rather than leaving it behind.
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = sys::waitpid(pid, 0);
+            return Err(e);
+        }
+    };
     Ok(Supervisor { pid, pidfd })
 }

@@ -155,16 +155,31 @@ pub fn cleanup_stale(root: Option<&Path>) -> Result<Vec<String>> {
     let root = root.map_or_else(default_root, Path::to_path_buf);
     let mut cleaned = Vec::new();
     for record in list(&root)? {
-        if record.supervisor_alive() {
-            continue;
+        if clean_if_stale(&root, &record)? {
+            cleaned.push(record.id);
         }
-        if let Some(ws) = &record.private_workspace {
-            remove_tree(ws)?;
-        }
-        remove(&root, &record.id)?;
-        cleaned.push(record.id);
     }
     Ok(cleaned)
+}
+
+/// Clean up after sandbox `id` if its supervisor is gone; true if there was anything.
+pub(crate) fn cleanup_one(root: &Path, id: &str) -> Result<bool> {
+    let path = record_path(root, id);
+    let Ok(bytes) = std::fs::read(&path) else { return Ok(false) };
+    let record: Record = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::internal(format!("{}: {e}", path.display())))?;
+    clean_if_stale(root, &record)
+}
+
+fn clean_if_stale(root: &Path, record: &Record) -> Result<bool> {
+    if record.supervisor_alive() {
+        return Ok(false);
+    }
+    if let Some(ws) = &record.private_workspace {
+        remove_tree(ws)?;
+    }
+    remove(root, &record.id)?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ pub(crate) fn debug(message: &str) {
 
 fn run() -> Result<()> {
     sys::set_cloexec(shim::CONTROL_FD)?;
+    // Run from a memfd, the kernel would name this process after the descriptor number.
+    sys::prctl(libc::PR_SET_NAME, c"nucleus-shim".as_ptr() as libc::c_ulong)?;
     // SAFETY: the caller placed the control socket at this descriptor for us to own.
     let control = unsafe { OwnedFd::from_raw_fd(shim::CONTROL_FD) };
     // The supervisor stays dumpable: a rootless supervisor must open its child's

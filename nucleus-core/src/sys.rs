@@ -555,10 +555,14 @@ pub(crate) fn set_sigmask(mask: &libc::sigset_t) {
 }
 
 /// The kernel's boot-relative start time of `pid` (field 22 of `/proc/pid/stat`), which
-/// tells a live process from a later one that reused its pid.
+/// tells a live process from a later one that reused its pid. `None` for a process that
+/// does not exist or has exited (a zombie).
 pub fn process_start_time(pid: libc::pid_t) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces and ')'; fields resume after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
 }

@@ -1,0 +1,312 @@
+//! `nucleus.Mount` and `nucleus.SandboxConfig`, and turning keyword arguments into the
+//! core config.
+//!
+//! Keyword arguments become a dict shaped like the JSON schema, which goes through
+//! `SandboxConfig::from_json`: one parser for Rust, C and Python, and every error names
+//! the field.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use crate::errors::{config_error, py_err};
+
+/// Where the package keeps its bundled supervisor executable; set at import.
+static BUNDLED_SHIM: OnceLock<PathBuf> = OnceLock::new();
+
+/// Record the package directory (the one holding the extension module).
+pub fn set_package_dir(dir: PathBuf) {
+    let _ = BUNDLED_SHIM.set(dir.join(nucleus_core::shim::SHIM_NAME));
+}
+
+/// The bundled supervisor, when the package has one.
+pub fn bundled_shim() -> Option<PathBuf> {
+    BUNDLED_SHIM.get().filter(|p| p.is_file()).cloned()
+}
+
+/// The config a sandbox is created from: the bundled supervisor is filled in unless the
+/// config or `$NUCLEUS_SHIM` names one.
+pub fn effective(mut config: nucleus_core::SandboxConfig) -> nucleus_core::SandboxConfig {
+    if config.shim_path.is_none() && std::env::var_os(nucleus_core::shim::SHIM_ENV).is_none() {
+        config.shim_path = bundled_shim();
+    }
+    config
+}
+
+/// A host path made visible inside the sandbox.
+///
+/// ``Mount(source, target, readonly=True)``: ``source`` is an absolute host path
+/// (without symlinks), ``target`` an absolute path inside the sandbox.
+#[pyclass(frozen, eq, module = "nucleus._nucleus")]
+#[derive(Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Absolute host path.
+    #[pyo3(get)]
+    source: String,
+    /// Absolute path inside the sandbox.
+    #[pyo3(get)]
+    target: String,
+    /// Whether the mount is read-only.
+    #[pyo3(get)]
+    readonly: bool,
+}
+
+#[pymethods]
+impl Mount {
+    #[new]
+    #[pyo3(signature = (source, target, readonly = true))]
+    fn new(source: PathBuf, target: PathBuf, readonly: bool) -> Mount {
+        Mount {
+            source: source.to_string_lossy().into_owned(),
+            target: target.to_string_lossy().into_owned(),
+            readonly,
+        }
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Mount({}, {}, readonly={})",
+            PyString::new(py, &self.source).repr()?,
+            PyString::new(py, &self.target).repr()?,
+            py_bool(self.readonly)
+        ))
+    }
+}
+
+fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+/// The whole description of a sandbox, validated.
+///
+/// ``SandboxConfig(**kwargs)`` takes the same keyword arguments as
+/// :class:`Sandbox`; ``SandboxConfig.from_json(text)`` parses the JSON schema shared with
+/// the Rust and C APIs. Bad input raises :class:`ConfigError` naming the field.
+#[pyclass(frozen, module = "nucleus._nucleus")]
+pub struct SandboxConfig {
+    pub(crate) inner: nucleus_core::SandboxConfig,
+}
+
+#[pymethods]
+impl SandboxConfig {
+    #[new]
+    #[pyo3(signature = (
+        *, hostname=None, env=None, cwd=None, rootfs=None, workspace=None, mounts=None,
+        tmpfs_size=None, network=None, user=None, allow_degraded=None, state_root=None,
+        shim_path=None, memory=None, cpus=None, pids=None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        hostname: Option<Bound<'_, PyAny>>,
+        env: Option<Bound<'_, PyAny>>,
+        cwd: Option<Bound<'_, PyAny>>,
+        rootfs: Option<Bound<'_, PyAny>>,
+        workspace: Option<Bound<'_, PyAny>>,
+        mounts: Option<Bound<'_, PyAny>>,
+        tmpfs_size: Option<Bound<'_, PyAny>>,
+        network: Option<Bound<'_, PyAny>>,
+        user: Option<Bound<'_, PyAny>>,
+        allow_degraded: Option<Bound<'_, PyAny>>,
+        state_root: Option<Bound<'_, PyAny>>,
+        shim_path: Option<Bound<'_, PyAny>>,
+        memory: Option<Bound<'_, PyAny>>,
+        cpus: Option<Bound<'_, PyAny>>,
+        pids: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<SandboxConfig> {
+        let fields = Fields {
+            hostname,
+            env,
+            cwd,
+            rootfs,
+            workspace,
+            mounts,
+            tmpfs_size,
+            network,
+            user,
+            allow_degraded,
+            state_root,
+            shim_path,
+            memory,
+            cpus,
+            pids,
+        };
+        Ok(SandboxConfig { inner: fields.into_config(py, None)? })
+    }
+
+    /// Parse a config from its JSON text.
+    #[staticmethod]
+    fn from_json(json: &str) -> PyResult<SandboxConfig> {
+        let inner = nucleus_core::SandboxConfig::from_json(json).map_err(py_err)?;
+        Ok(SandboxConfig { inner })
+    }
+
+    /// The config as JSON text (accepted by ``from_json`` and by the C API).
+    fn to_json(&self) -> String {
+        self.inner.to_json()
+    }
+
+    /// The config as a dict shaped like the JSON schema.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("json")?.call_method1("loads", (self.inner.to_json(),))
+    }
+
+    /// Check the whole config against this host (paths exist, ids are allowed); raises
+    /// :class:`ConfigError` naming the first bad field.
+    fn validate(&self) -> PyResult<()> {
+        self.inner.validate().map_err(py_err)
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        match other.cast::<SandboxConfig>() {
+            Ok(other) => self.inner == other.get().inner,
+            Err(_) => false,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("SandboxConfig.from_json({:?})", self.inner.to_json())
+    }
+}
+
+/// The keyword arguments of `Sandbox(...)` and `SandboxConfig(...)`.
+pub struct Fields<'py> {
+    pub hostname: Option<Bound<'py, PyAny>>,
+    pub env: Option<Bound<'py, PyAny>>,
+    pub cwd: Option<Bound<'py, PyAny>>,
+    pub rootfs: Option<Bound<'py, PyAny>>,
+    pub workspace: Option<Bound<'py, PyAny>>,
+    pub mounts: Option<Bound<'py, PyAny>>,
+    pub tmpfs_size: Option<Bound<'py, PyAny>>,
+    pub network: Option<Bound<'py, PyAny>>,
+    pub user: Option<Bound<'py, PyAny>>,
+    pub allow_degraded: Option<Bound<'py, PyAny>>,
+    pub state_root: Option<Bound<'py, PyAny>>,
+    pub shim_path: Option<Bound<'py, PyAny>>,
+    pub memory: Option<Bound<'py, PyAny>>,
+    pub cpus: Option<Bound<'py, PyAny>>,
+    pub pids: Option<Bound<'py, PyAny>>,
+}
+
+impl<'py> Fields<'py> {
+    /// Build the core config: `base` (if any) with these fields laid over it.
+    pub fn into_config(
+        self,
+        py: Python<'py>,
+        base: Option<&nucleus_core::SandboxConfig>,
+    ) -> PyResult<nucleus_core::SandboxConfig> {
+        let json = py.import("json")?;
+        let doc = match base {
+            Some(base) => json.call_method1("loads", (base.to_json(),))?.cast_into::<PyDict>()?,
+            None => PyDict::new(py),
+        };
+        let os = py.import("os")?;
+        let fspath = |v: Bound<'py, PyAny>| -> PyResult<Bound<'py, PyAny>> {
+            os.call_method1("fspath", (v,))
+        };
+        let plain = [
+            ("hostname", self.hostname),
+            ("tmpfs_size", self.tmpfs_size),
+            ("network", self.network),
+            ("allow_degraded", self.allow_degraded),
+        ];
+        for (key, value) in plain {
+            if let Some(v) = value {
+                doc.set_item(key, v)?;
+            }
+        }
+        let paths = [
+            ("cwd", self.cwd),
+            ("rootfs", self.rootfs),
+            ("workspace", self.workspace),
+            ("state_root", self.state_root),
+            ("shim_path", self.shim_path),
+        ];
+        for (key, value) in paths {
+            if let Some(v) = value {
+                doc.set_item(key, fspath(v)?)?;
+            }
+        }
+        if let Some(env) = self.env {
+            doc.set_item("env", py.get_type::<PyDict>().call1((env,))?)?;
+        }
+        if let Some(user) = self.user {
+            doc.set_item("user", py.get_type::<PyDict>().call1((user,))?)?;
+        }
+        if let Some(mounts) = self.mounts {
+            let list = PyList::empty(py);
+            for (i, item) in mounts.try_iter()?.enumerate() {
+                list.append(mount_dict(py, &item?, i, &fspath)?)?;
+            }
+            doc.set_item("mounts", list)?;
+        }
+        // Resource limits live in the config's "limits" section; a nucleus-core without
+        // that section rejects it, naming the field.
+        let limits = [("memory", self.memory), ("cpus", self.cpus), ("pids", self.pids)];
+        if limits.iter().any(|(_, v)| v.is_some()) {
+            let section = match doc.get_item("limits")? {
+                Some(existing) => existing.cast_into::<PyDict>()?,
+                None => PyDict::new(py),
+            };
+            for (key, value) in limits {
+                if let Some(v) = value {
+                    section.set_item(key, v)?;
+                }
+            }
+            doc.set_item("limits", section)?;
+        }
+        let text: String = json.call_method1("dumps", (doc,)).map_err(|e| {
+            config_error("<root>", format!("cannot express the config as JSON: {e}"))
+        })?.extract()?;
+        nucleus_core::SandboxConfig::from_json(&text).map_err(py_err)
+    }
+}
+
+/// A mount given as `Mount`, a dict, or a `(source, target[, readonly])` tuple.
+fn mount_dict<'py>(
+    py: Python<'py>,
+    item: &Bound<'py, PyAny>,
+    index: usize,
+    fspath: &dyn Fn(Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if let Ok(m) = item.cast::<Mount>() {
+        let m = m.get();
+        let d = PyDict::new(py);
+        d.set_item("source", &m.source)?;
+        d.set_item("target", &m.target)?;
+        d.set_item("readonly", m.readonly)?;
+        return Ok(d.into_any());
+    }
+    if let Ok(d) = item.cast::<PyDict>() {
+        let d = d.copy()?;
+        for key in ["source", "target"] {
+            if let Some(v) = d.get_item(key)? {
+                if !v.is_instance_of::<PyString>() {
+                    d.set_item(key, fspath(v)?)?;
+                }
+            }
+        }
+        return Ok(d.into_any());
+    }
+    if let Ok(t) = item.cast::<PyTuple>() {
+        if t.len() == 2 || t.len() == 3 {
+            let d = PyDict::new(py);
+            d.set_item("source", fspath(t.get_item(0)?)?)?;
+            d.set_item("target", fspath(t.get_item(1)?)?)?;
+            if t.len() == 3 {
+                d.set_item("readonly", t.get_item(2)?)?;
+            }
+            return Ok(d.into_any());
+        }
+    }
+    Err(config_error(
+        &format!("mounts[{index}]"),
+        "must be a nucleus.Mount, a dict or a (source, target[, readonly]) tuple",
+    ))
+}

@@ -1,0 +1,131 @@
+"""Sandbox lifecycle: context manager, close, repr, and cleanup when the caller dies."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import nucleus
+
+
+def test_context_manager_and_idempotent_close():
+    with nucleus.Sandbox() as sb:
+        assert sb.status == "running" and not sb.closed
+        assert len(sb.id) == 16
+        assert f"id={sb.id}" in repr(sb) and "status=running" in repr(sb)
+        workspace = sb.workspace_path
+        assert os.path.isdir(workspace)
+        assert sb.init_pid > 1 and sb.supervisor_pid > 1
+    assert sb.closed and sb.status == "closed"
+    assert "status=closed" in repr(sb)
+    assert not os.path.exists(workspace)
+    sb.close()
+    sb.destroy()
+
+
+def test_exception_in_block_closes_and_propagates():
+    with pytest.raises(RuntimeError):
+        with nucleus.Sandbox() as sb:
+            raise RuntimeError("boom")
+    assert sb.closed
+
+
+def test_garbage_collected_sandbox_is_torn_down():
+    sb = nucleus.Sandbox()
+    supervisor, workspace = sb.supervisor_pid, sb.workspace_path
+    del sb
+    assert wait_until(lambda: not alive(supervisor) and not os.path.exists(workspace))
+
+
+def test_kill_ends_every_command_but_keeps_the_sandbox(sandbox):
+    p = sandbox.spawn(["sleep", "30"])
+    sandbox.kill()
+    assert p.wait(timeout=5) == -signal.SIGKILL
+    assert sandbox.run(["true"]).returncode == 0
+
+
+def alive(pid):
+    """Whether pid is a live (not zombie) process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_until(cond, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def processes_with(marker):
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read() and alive(int(pid)):
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_caller_killed_leaves_nothing_behind(tmp_path, child_env):
+    state_root = tmp_path / "state"
+    marker = f"{os.getpid() % 1000}.{time.monotonic_ns() % 100000}"
+    script = (
+        "import json, sys, time, nucleus\n"
+        "sb = nucleus.Sandbox(state_root=sys.argv[1])\n"
+        "p = sb.spawn(['sleep', sys.argv[2]])\n"
+        "print(json.dumps({'id': sb.id, 'workspace': sb.workspace_path,\n"
+        "                  'supervisor': sb.supervisor_pid, 'init': sb.init_pid}), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script, str(state_root), marker],
+                             stdout=subprocess.PIPE, text=True, env=child_env)
+    try:
+        info = json.loads(child.stdout.readline())
+        record = state_root / f"{info['id']}.json"
+        assert os.path.isdir(info["workspace"])
+        assert info["workspace"] == f"/tmp/nucleus-{info['id']}"
+        assert record.exists()
+        assert alive(info["supervisor"]) and alive(info["init"])
+        assert wait_until(lambda: processes_with(marker))
+    finally:
+        child.kill()
+        child.wait()
+    assert wait_until(lambda: not alive(info["supervisor"])), "supervisor still running"
+    assert wait_until(lambda: not alive(info["init"])), "sandbox init still running"
+    assert wait_until(lambda: not processes_with(marker)), "sandboxed command still running"
+    assert wait_until(lambda: not os.path.exists(info["workspace"])), "workspace left behind"
+    assert wait_until(lambda: not record.exists()), "state record left behind"
+
+
+def test_cleanup_stale_removes_what_a_killed_supervisor_left(tmp_path):
+    state_root = tmp_path / "state"
+    sb = nucleus.Sandbox(state_root=state_root)
+    running = nucleus.Sandbox(state_root=state_root)
+    try:
+        workspace = sb.workspace_path
+        os.kill(sb.supervisor_pid, signal.SIGKILL)
+        assert wait_until(lambda: not alive(sb.supervisor_pid))
+        sb.close()
+        assert nucleus.cleanup_stale(state_root) == [sb.id]
+        assert not os.path.exists(workspace)
+        assert not (state_root / f"{sb.id}.json").exists()
+        # The live sandbox is left alone.
+        assert (state_root / f"{running.id}.json").exists()
+        assert running.run(["true"]).returncode == 0
+        assert nucleus.cleanup_stale(str(state_root)) == []
+    finally:
+        running.close()

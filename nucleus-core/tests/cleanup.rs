@@ -1,0 +1,96 @@
+//! The lifeline: a caller killed with SIGKILL leaves nothing behind, and stale state from
+//! a killed supervisor is found and removed.
+
+mod common;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::*;
+use nucleus_core::SandboxConfig;
+
+const CHILD_ENV: &str = "NUCLEUS_TEST_CLEANUP_CHILD";
+
+/// Not a test on its own: the body of the child process the tests below kill.
+#[test]
+#[ignore = "run by cleanup tests as a child process"]
+fn cleanup_child_body() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    let sb = start(SandboxConfig::new());
+    sh_ok(&sb, "sleep 1000 >/dev/null 2>&1 &");
+    println!(
+        "READY {} {} {} {}",
+        sb.id(),
+        sb.supervisor_pid().unwrap(),
+        sb.init_pid().unwrap(),
+        sb.workspace_path().unwrap().display()
+    );
+    // Hold the sandbox from a thread other than the one that created it.
+    let handle = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(600));
+        drop(sb);
+    });
+    handle.join().unwrap();
+}
+
+struct Owned {
+    id: String,
+    supervisor: i32,
+    init: i32,
+    workspace: std::path::PathBuf,
+}
+
+fn spawn_owner() -> (std::process::Child, Owned) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "cleanup_child_body", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // libtest prints the test's name on the same line, before the test's own output.
+    let line = lines
+        .find_map(|l| l.ok().and_then(|l| l.find("READY ").map(|at| l[at..].to_string())))
+        .expect("child reports READY");
+    let f: Vec<&str> = line.split(' ').collect();
+    let owned = Owned {
+        id: f[1].into(),
+        supervisor: f[2].parse().unwrap(),
+        init: f[3].parse().unwrap(),
+        workspace: f[4].into(),
+    };
+    (child, owned)
+}
+
+#[test]
+fn cleanup_after_caller_sigkill_leaves_nothing() {
+    let (mut child, owned) = spawn_owner();
+    let ns = pid_ns(owned.init).unwrap();
+    assert!(members_of(&ns).len() >= 2);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(eventually(10, || !alive(owned.supervisor)), "supervisor outlived its caller");
+    assert!(members_of(&ns).is_empty(), "sandbox processes outlived the caller");
+    assert!(!owned.workspace.exists(), "workspace left behind");
+    let record = nucleus_core::state::default_root().join(format!("{}.json", owned.id));
+    assert!(!record.exists(), "state record left behind");
+    assert!(host_mounts_mentioning(&owned.id).is_empty());
+}
+
+#[test]
+fn cleanup_stale_removes_what_a_killed_supervisor_left() {
+    let (mut child, owned) = spawn_owner();
+    let ns = pid_ns(owned.init).unwrap();
+    // Kill the supervisor itself: it cannot clean up, but its sandbox must still die.
+    unsafe { libc::kill(owned.supervisor, libc::SIGKILL) };
+    assert!(eventually(10, || members_of(&ns).is_empty()), "sandbox outlived its supervisor");
+    let record = nucleus_core::state::default_root().join(format!("{}.json", owned.id));
+    assert!(record.exists() && owned.workspace.exists(), "nothing to clean up?");
+    let cleaned = nucleus_core::cleanup_stale(None).unwrap();
+    assert!(cleaned.contains(&owned.id), "{cleaned:?}");
+    assert!(!record.exists());
+    assert!(!owned.workspace.exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -1,0 +1,107 @@
+//! The lifecycle: states, wrong-state errors, idempotent destroy, and what is left after.
+
+mod common;
+use common::*;
+use nucleus_core::{ErrorKind, ExecRequest, Sandbox, SandboxConfig, Status};
+
+#[test]
+fn lifecycle_moves_through_its_states() {
+    let sb = Sandbox::create(SandboxConfig::new()).unwrap();
+    assert!(matches!(sb.status(), Status::Creating));
+    let e = sb.exec(&ExecRequest::new(["true"])).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::State);
+    assert_eq!(e.to_string(), "sandbox is creating, but this needs it running");
+    sb.start().unwrap();
+    assert_eq!(sb.status(), Status::Running);
+    assert_eq!(sb.start().unwrap_err().kind(), ErrorKind::State);
+    sb.destroy().unwrap();
+    assert_eq!(sb.status(), Status::Stopped);
+    sb.destroy().unwrap();
+    assert_eq!(sb.exec(&ExecRequest::new(["true"])).unwrap_err().kind(), ErrorKind::State);
+    assert_eq!(sb.read_file("/etc/passwd").unwrap_err().kind(), ErrorKind::State);
+}
+
+#[test]
+fn lifecycle_destroy_leaves_no_process_workspace_record_or_mount() {
+    let sb = start(SandboxConfig::new());
+    sh_ok(&sb, "sleep 1000 >/dev/null 2>&1 & sleep 1000 >/dev/null 2>&1 &");
+    let init = sb.init_pid().unwrap();
+    let supervisor = sb.supervisor_pid().unwrap();
+    let ns = pid_ns(init).unwrap();
+    assert!(members_of(&ns).len() >= 3, "init and two sleeps");
+    let ws = sb.workspace_path().unwrap();
+    let record = nucleus_core::state::default_root().join(format!("{}.json", sb.id()));
+    assert!(ws.exists() && record.exists());
+    sb.destroy().unwrap();
+    assert!(members_of(&ns).is_empty(), "processes survived destroy");
+    assert!(!alive(supervisor) && !alive(init));
+    assert!(!ws.exists(), "workspace {} left behind", ws.display());
+    assert!(!record.exists(), "state record left behind");
+    assert!(host_mounts_mentioning(sb.id()).is_empty());
+}
+
+#[test]
+fn lifecycle_drop_tears_down() {
+    let sb = start(SandboxConfig::new());
+    let (init, ws) = (sb.init_pid().unwrap(), sb.workspace_path().unwrap());
+    drop(sb);
+    assert!(!alive(init));
+    assert!(!ws.exists());
+}
+
+#[test]
+fn lifecycle_create_without_start_then_drop_cleans_up() {
+    let sb = Sandbox::create(SandboxConfig::new()).unwrap();
+    let supervisor = sb.supervisor_pid().unwrap();
+    let id = sb.id().to_string();
+    drop(sb);
+    assert!(!alive(supervisor));
+    let record = nucleus_core::state::default_root().join(format!("{id}.json"));
+    assert!(!record.exists());
+    assert!(!std::env::temp_dir().join(format!("nucleus-{id}")).exists());
+}
+
+#[test]
+fn lifecycle_a_sandbox_whose_init_died_reports_stopped() {
+    let sb = start(SandboxConfig::new());
+    let init = sb.init_pid().unwrap();
+    // Only the host can kill PID 1 of the sandbox; from inside it ignores signals.
+    assert_eq!(sh(&sb, "kill -9 1; echo $?").stdout_text().trim(), "0");
+    assert_eq!(sb.status(), Status::Running, "PID 1 ignores SIGKILL from inside its namespace");
+    unsafe { libc::kill(init, libc::SIGKILL) };
+    assert!(eventually(5, || sb.status() == Status::Stopped));
+    let e = sb.exec(&ExecRequest::new(["true"])).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::State | ErrorKind::Supervisor), "{e}");
+    sb.destroy().unwrap();
+}
+
+#[test]
+fn lifecycle_bad_config_fails_at_create_naming_the_field() {
+    let e = Sandbox::create(SandboxConfig::new().hostname("bad host")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    assert_eq!(e.field(), Some("hostname"));
+    let e = Sandbox::create(SandboxConfig::new().shim_path("/nonexistent/shim")).unwrap_err();
+    assert_eq!(e.field(), Some("shim_path"));
+}
+
+#[test]
+fn lifecycle_setup_failure_leaves_nothing_behind() {
+    let state = scratch_dir("setup-failure");
+    let link_dir = scratch_dir("setup-failure-src");
+    std::os::unix::fs::symlink("/usr", link_dir.join("link")).unwrap();
+    let sb = Sandbox::create(
+        SandboxConfig::new()
+            .state_root(state.join("records"))
+            .mount(nucleus_core::Mount::readonly(link_dir.join("link"), "/x")),
+    )
+    .unwrap();
+    let supervisor = sb.supervisor_pid().unwrap();
+    let id = sb.id().to_string();
+    assert!(sb.start().is_err());
+    assert_eq!(sb.status(), Status::Stopped);
+    assert!(!alive(supervisor));
+    assert_eq!(std::fs::read_dir(state.join("records")).unwrap().count(), 0);
+    assert!(!std::env::temp_dir().join(format!("nucleus-{id}")).exists());
+    std::fs::remove_dir_all(&state).unwrap();
+    std::fs::remove_dir_all(&link_dir).unwrap();
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Run every nucleus test suite: as root and, for the rootless path, as an unprivileged
+# user. Installs what the suites need first. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+. scripts/lib/prereqs.sh
+install_prereqs
+
+export CARGO_TERM_COLOR=never
+# What sandboxes leave on the host: supervisors, private workspaces, state records.
+leftovers() {
+  { pgrep -x nucleus-shim || true; find /tmp -maxdepth 1 -regextype posix-extended -regex '/tmp/nucleus-[0-9a-f]{16}'
+    ls /run/nucleus /tmp/nucleus-*/ 2>/dev/null | grep '\.json$' || true; } | sort
+}
+before=$(leftovers)
+
+echo "== cargo test (root)"
+status=0
+cargo test --workspace --no-fail-fast || status=1
+
+echo "== cargo test (rootless, as $TEST_USER)"
+# Build once as root, then run the same test binaries as the unprivileged user.
+mapfile -t bins < <(cargo test --workspace --no-run --message-format=json 2>/dev/null \
+  | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
+        print(m["executable"])')
+for bin in "${bins[@]}"; do
+  echo "-- $(basename "$bin")"
+  runuser -u "$TEST_USER" -- env -C "$root" -u XDG_RUNTIME_DIR HOME="/home/$TEST_USER" \
+    "$bin" --test-threads=2 || status=1
+done
+echo "== Python package"
+scripts/test-python.sh || status=1
+
+echo "== nothing left behind"
+sleep 1
+after=$(leftovers)
+new=$(comm -13 <(echo "$before") <(echo "$after"))
+if [ -n "$new" ]; then
+  echo "left behind by the suites:"; echo "$new"; status=1
+else
+  echo "no supervisor, workspace or state record left behind"
+fi
+exit $status
