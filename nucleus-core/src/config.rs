@@ -9,6 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::cgroups::{IoLimit, Limits};
 use crate::error::{Error, Result};
 
 /// Where the sandbox's network comes from.
@@ -68,6 +69,79 @@ pub struct UserConfig {
 impl Default for UserConfig {
     fn default() -> Self {
         UserConfig { namespace: true, uid: 0, gid: 0, host_uid: None, host_gid: None }
+    }
+}
+
+/// What the seccomp filter does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeccompMode {
+    /// Calls outside the profile fail (with EPERM unless the profile says otherwise).
+    #[default]
+    Enforce,
+    /// Calls outside the profile are allowed and logged by the kernel (`SECCOMP_RET_LOG`),
+    /// for building a profile. Not a protection.
+    Log,
+    /// No seccomp filter.
+    Off,
+}
+
+/// The seccomp layer.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeccompConfig {
+    /// Enforce, log, or off.
+    pub mode: SeccompMode,
+    /// A profile in the OCI / Docker JSON format instead of the built-in allowlist.
+    pub profile: Option<PathBuf>,
+    /// The profile's expected SHA-256 (hex); a mismatch is an error.
+    pub profile_sha256: Option<String>,
+}
+
+/// Resource limits (`setrlimit`) of every command. `None` keeps the default shown.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RlimitConfig {
+    /// Open files (default 4096, capped at the caller's hard limit).
+    pub nofile: Option<u64>,
+    /// Processes of the sandbox user (default 8192).
+    pub nproc: Option<u64>,
+    /// Core dump size (default 0: no core dumps).
+    pub core: Option<u64>,
+    /// Locked memory in bytes (default 64 KiB).
+    pub memlock: Option<u64>,
+    /// Largest file a command may write, in bytes (default: unlimited).
+    pub fsize: Option<u64>,
+    /// Stack size in bytes (default 8 MiB).
+    pub stack: Option<u64>,
+}
+
+/// The security layers. All are on by default; switching one off is an explicit choice
+/// the security report shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// The seccomp filter.
+    pub seccomp: SeccompConfig,
+    /// Landlock filesystem rules derived from the mount plan (and IPC scoping).
+    pub landlock: bool,
+    /// Capabilities to keep (e.g. `CAP_NET_BIND_SERVICE`); all others are dropped.
+    pub capabilities: Vec<String>,
+    /// Allow keeping capabilities that open escape routes (`CAP_SYS_ADMIN`, ...).
+    pub allow_dangerous_capabilities: bool,
+    /// Resource limits.
+    pub rlimits: RlimitConfig,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            seccomp: SeccompConfig::default(),
+            landlock: true,
+            capabilities: Vec::new(),
+            allow_dangerous_capabilities: false,
+            rlimits: RlimitConfig::default(),
+        }
     }
 }
 
@@ -150,6 +224,10 @@ pub struct SandboxConfig {
     pub network: Network,
     /// User namespace and identity.
     pub user: UserConfig,
+    /// The security layers every command runs under.
+    pub security: SecurityConfig,
+    /// Resource limits (cgroups). None by default, and then no cgroup is made.
+    pub limits: Limits,
     /// Accept protections the host cannot enforce, as warnings instead of errors.
     pub allow_degraded: bool,
     /// Directory for the per-sandbox state records. Default: `/run/nucleus` for root,
@@ -178,6 +256,8 @@ impl Default for SandboxConfig {
             tmpfs_size: DEFAULT_TMPFS_SIZE,
             network: Network::None,
             user: UserConfig::default(),
+            security: SecurityConfig::default(),
+            limits: Limits::default(),
             allow_degraded: false,
             state_root: None,
             shim_path: None,
@@ -261,6 +341,18 @@ impl SandboxConfig {
         self
     }
 
+    /// Set the security layers.
+    pub fn security(mut self, security: SecurityConfig) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// Set the resource limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Accept unenforceable protections as warnings.
     pub fn allow_degraded(mut self, allow: bool) -> Self {
         self.allow_degraded = allow;
@@ -310,6 +402,10 @@ impl SandboxConfig {
             return Err(Error::config("tmpfs_size", "must be at least 4096 bytes"));
         }
         self.validate_user()?;
+        crate::seccomp::validate(&self.security.seccomp)?;
+        crate::caps::validate(&self.security)?;
+        crate::rlimits::validate(&self.security.rlimits)?;
+        self.limits.validate()?;
         if let Some(dir) = &self.state_root {
             if !dir.is_absolute() {
                 return Err(Error::config("state_root", "must be an absolute path"));

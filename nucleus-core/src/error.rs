@@ -185,6 +185,14 @@ impl Error {
         }
     }
 
+    /// Rename the call of a syscall error (a wrapper's generic name to the precise one).
+    pub(crate) fn with_call(self, call: &str) -> Error {
+        match self {
+            Error::Syscall { path, errno, .. } => Error::Syscall { call: call.into(), path, errno },
+            other => other,
+        }
+    }
+
     /// Attach the errors met while cleaning up after `self`; no-op when there are none.
     pub(crate) fn with_cleanup(self, cleanup: Vec<Error>) -> Error {
         if cleanup.is_empty() {

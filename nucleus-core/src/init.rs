@@ -17,16 +17,31 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::namespaces::Namespace;
-use crate::protocol::{self, ChildFailure, ExecSpec, Plan, Reply, Request, SetupStep};
-use crate::{caps, network, sys};
+use crate::protocol::{self, ChildFailure, ExecSpec, Plan, Probe, Reply, Request, SetupStep};
+use crate::rlimits::{self, Rlimit};
+use crate::{caps, network, seccomp, sys};
 
 /// Run the init; never returns.
 pub(crate) fn run(plan: &Plan, control: &OwnedFd, sync: OwnedFd, workspace: &Path) -> ! {
-    let code = match setup(plan, &sync, workspace) {
-        Ok(()) => match protocol::send(&sync, &SetupStep::Built, &[]) {
+    let built = setup(plan, &sync, workspace).and_then(|landlock_abi| {
+        let sigchld = watch_children()?;
+        // The init installs the seccomp filters itself, once: every command inherits them
+        // through fork and keeps them across execve, so no command pays for compiling
+        // them into the kernel, and PID 1 is confined like the rest.
+        if let Some(filters) = &plan.security.seccomp {
+            seccomp::apply(&filters.programs()).map_err(|errno| Error::Syscall {
+                call: "seccomp(SECCOMP_SET_MODE_FILTER)".into(),
+                path: None,
+                errno,
+            })?;
+        }
+        Ok((landlock_abi, sigchld))
+    });
+    let code = match built {
+        Ok((landlock_abi, sigchld)) => match protocol::send(&sync, &SetupStep::Built(landlock_abi), &[]) {
             Ok(()) => {
                 drop(sync);
-                serve(control)
+                serve(control, &sigchld, &plan.security.rlimits)
             }
             Err(_) => 1,
         },
@@ -39,6 +54,12 @@ pub(crate) fn run(plan: &Plan, control: &OwnedFd, sync: OwnedFd, workspace: &Pat
     unsafe { libc::_exit(code) }
 }
 
+/// Block SIGCHLD and return a signalfd that reports it.
+fn watch_children() -> Result<OwnedFd> {
+    sys::sigmask(libc::SIG_BLOCK, &[libc::SIGCHLD]);
+    sys::signalfd(&[libc::SIGCHLD])
+}
+
 fn wait_proceed(sync: &OwnedFd) -> Result<()> {
     match protocol::recv::<SetupStep>(sync)? {
         Some((SetupStep::Proceed, _)) => Ok(()),
@@ -46,10 +67,16 @@ fn wait_proceed(sync: &OwnedFd) -> Result<()> {
     }
 }
 
-fn setup(plan: &Plan, sync: &OwnedFd, workspace: &Path) -> Result<()> {
+/// Build the sandbox; returns the Landlock ABI enforced, if Landlock is on.
+fn setup(plan: &Plan, sync: &OwnedFd, workspace: &Path) -> Result<Option<i32>> {
     // If the supervisor dies, so does the sandbox (armed again after the identity change).
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
     wait_proceed(sync)?;
+    if plan.namespaces.has(Namespace::Cgroup) {
+        // Made now, not at clone time, so that its root is the init's own cgroup (the
+        // supervisor has put it there), not the supervisor's.
+        sys::unshare(libc::CLONE_NEWCGROUP)?;
+    }
     if plan.namespaces.has(Namespace::Uts) {
         sys::sethostname(&plan.namespaces.hostname)?;
     }
@@ -65,17 +92,20 @@ fn setup(plan: &Plan, sync: &OwnedFd, workspace: &Path) -> Result<()> {
     }
     // The bounding set goes while CAP_SETPCAP is still held; a change of uid away from
     // 0 (no user namespace) would drop it.
-    caps::drop_bounding()?;
+    let keep = &plan.security.capabilities;
+    caps::drop_bounding(keep)?;
     // Supplementary groups can only be dropped where setgroups is allowed.
     sys::set_identity(user.uid, user.gid, user.privileged)?;
-    caps::clear()?;
+    caps::set(keep)?;
     sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1)?;
     // Not dumpable: nothing in the sandbox may ptrace or read /proc/1/{mem,exe,...}.
     sys::prctl(libc::PR_SET_DUMPABLE, 0)?;
     // Changing credentials cleared the parent-death signal; arm it again. Should the
     // supervisor already be gone, reporting `Built` to it fails and the init exits.
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
-    sys::chdir(Path::new("/"))
+    sys::chdir(Path::new("/"))?;
+    // Last, so the init itself and every command it forks share one Landlock domain.
+    plan.security.landlock.as_ref().map(|l| l.apply()).transpose()
 }
 
 /// A command that is still running.
@@ -85,12 +115,7 @@ struct Running {
 }
 
 /// Serve requests until the control socket closes; returns the exit code.
-fn serve(control: &OwnedFd) -> i32 {
-    sys::sigmask(libc::SIG_BLOCK, &[libc::SIGCHLD]);
-    let sigchld = match sys::signalfd(&[libc::SIGCHLD]) {
-        Ok(fd) => fd,
-        Err(_) => return 1,
-    };
+fn serve(control: &OwnedFd, sigchld: &OwnedFd, rlimits: &[Rlimit]) -> i32 {
     let mut running: HashMap<libc::pid_t, Running> = HashMap::new();
     loop {
         let mut fds = [
@@ -101,12 +126,12 @@ fn serve(control: &OwnedFd) -> i32 {
             return 1;
         }
         if fds[1].revents != 0 {
-            drain_signalfd(&sigchld);
+            drain_signalfd(sigchld);
             reap(&mut running);
         }
         if fds[0].revents != 0 {
             match protocol::recv::<Request>(control) {
-                Ok(Some((request, fds))) => handle(request, fds, &mut running),
+                Ok(Some((request, fds))) => handle(request, fds, &mut running, rlimits),
                 // The caller closed the socket or died: the sandbox ends.
                 Ok(None) | Err(_) => return 0,
             }
@@ -136,13 +161,18 @@ fn reap(running: &mut HashMap<libc::pid_t, Running>) {
     }
 }
 
-fn handle(request: Request, mut fds: Vec<OwnedFd>, running: &mut HashMap<libc::pid_t, Running>) {
+fn handle(
+    request: Request,
+    mut fds: Vec<OwnedFd>,
+    running: &mut HashMap<libc::pid_t, Running>,
+    rlimits: &[Rlimit],
+) {
     match request {
         Request::Exec(spec) if fds.len() == 5 => {
             let status = fds.pop().expect("five descriptors");
             let reply = fds.pop().expect("five descriptors");
             let stdio = [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()];
-            match start(&spec, stdio, &status) {
+            match start(&spec, stdio, &status, rlimits) {
                 Ok(pid) => {
                     let _ = protocol::send(&reply, &Reply::Started { pid }, &[]);
                     running.insert(pid, Running { id: spec.id, reply });
@@ -217,14 +247,14 @@ fn session_of(pid: libc::pid_t) -> Option<libc::pid_t> {
 
 /// Fork and exec one command. The child reports a failure before `execve` succeeds on
 /// its status pipe (close-on-exec, so a successful exec closes it with nothing written).
-fn start(spec: &ExecSpec, stdio: [RawFd; 3], status: &OwnedFd) -> Result<libc::pid_t> {
+fn start(spec: &ExecSpec, stdio: [RawFd; 3], status: &OwnedFd, rlimits: &[Rlimit]) -> Result<libc::pid_t> {
     let argv = cstrings(&spec.argv, "argv")?;
     let env = cstrings(&spec.env, "env")?;
     let cwd = sys::cpath(&spec.cwd)?;
     let candidates = program_candidates(spec)?;
     let pid = sys::fork()?;
     if pid == 0 {
-        let failure = exec_child(&argv, &env, &cwd, &candidates, stdio);
+        let failure = exec_child(&argv, &env, &cwd, &candidates, stdio, rlimits, spec.probe);
         let bytes = serde_json::to_vec(&failure).unwrap_or_default();
         let _ = sys::write_all(status.as_fd(), &bytes);
         // SAFETY: leave without running the init's destructors.
@@ -267,6 +297,8 @@ fn exec_child(
     cwd: &CString,
     candidates: &[CString],
     stdio: [RawFd; 3],
+    rlimits: &[Rlimit],
+    probe: bool,
 ) -> ChildFailure {
     let fail = |step: &str| ChildFailure { step: step.into(), errno: sys::errno() };
     // SAFETY: single-threaded child of a single-threaded process; every pointer passed
@@ -290,6 +322,12 @@ fn exec_child(
         if libc::chdir(cwd.as_ptr()) == -1 {
             return fail("chdir");
         }
+        if let Err(errno) = rlimits::apply(rlimits) {
+            return ChildFailure { step: "setrlimit".into(), errno };
+        }
+        if probe {
+            report_self();
+        }
         let argv_ptrs: Vec<*const libc::c_char> =
             argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
         let env_ptrs: Vec<*const libc::c_char> =
@@ -309,4 +347,36 @@ fn exec_child(
         }
         ChildFailure { step: "execve".into(), errno: saved }
     }
+}
+
+/// In a probe child, confined like any command: write what it sees of itself to stdout
+/// as JSON and exit.
+fn report_self() -> ! {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let namespaces = crate::namespaces::ORDERED_NAMESPACES
+        .iter()
+        .map(|ns| {
+            let link = std::fs::read_link(format!("/proc/self/ns/{}", ns.proc_name()));
+            (ns.proc_name().to_string(), link.map(|l| l.display().to_string()).unwrap_or_default())
+        })
+        .collect();
+    // SAFETY: st is written by statvfs before it is read.
+    let root_readonly = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        libc::statvfs(c"/".as_ptr(), &mut st) == 0 && st.f_flag & libc::ST_RDONLY != 0
+    };
+    let probe = Probe {
+        status: read("/proc/self/status"),
+        uid_map: read("/proc/self/uid_map"),
+        gid_map: read("/proc/self/gid_map"),
+        limits: read("/proc/self/limits"),
+        namespaces,
+        root_readonly,
+    };
+    let bytes = serde_json::to_vec(&probe).unwrap_or_default();
+    // SAFETY: descriptor 1 is the stdout pipe set up for this child.
+    let stdout = unsafe { std::os::fd::BorrowedFd::borrow_raw(1) };
+    let code = if sys::write_all(stdout, &bytes).is_ok() { 0 } else { 1 };
+    // SAFETY: leave the child without running destructors.
+    unsafe { libc::_exit(code) }
 }

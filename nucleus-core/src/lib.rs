@@ -15,14 +15,21 @@
 //! executable (`nucleus-shim`) that the library spawns and talks to over a socket; see
 //! `DESIGN.md` for the process model.
 
+pub mod cgroups;
 pub mod config;
 pub mod error;
 pub mod idmap;
 pub mod namespaces;
 pub mod process;
+pub mod doctor;
+pub mod landlock;
 pub mod protocol;
+pub mod report;
+pub mod rlimits;
 pub mod rootfs;
 pub mod sandbox;
+pub mod seccomp;
+pub mod security;
 pub mod shim;
 pub mod state;
 pub mod supervisor;
@@ -30,9 +37,16 @@ pub mod supervisor;
 mod caps;
 mod init;
 mod network;
+mod syscalls;
 mod sys;
 
-pub use config::{ByteSize, Mount, Network, SandboxConfig, UserConfig};
+pub use config::{
+    ByteSize, Mount, Network, RlimitConfig, SandboxConfig, SeccompConfig, SeccompMode, SecurityConfig,
+    UserConfig,
+};
+pub use doctor::{doctor, DoctorReport};
+pub use report::{LayerReport, SecurityReport};
+pub use cgroups::{IoLimit, Limits, Stats};
 pub use error::{Error, ErrorKind, Result};
 pub use process::{ExecOutput, ExecRequest, ExitStatus, Process};
 pub use sandbox::{Sandbox, Status};

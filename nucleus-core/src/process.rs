@@ -156,6 +156,12 @@ pub struct ExecOutput {
     pub stderr: Vec<u8>,
     /// The command was killed because it ran past its timeout.
     pub timed_out: bool,
+    /// The OOM killer ended a process of the sandbox while the command ran (from the
+    /// cgroup's `oom_kill` counter; always false without a memory limit).
+    pub oom_killed: bool,
+    /// The most memory the sandbox has used at once so far, in bytes, where the kernel
+    /// keeps it (cgroup v1, v2 from Linux 5.19); `None` without limits.
+    pub peak_memory: Option<u64>,
     /// Output past the cap was dropped.
     pub truncated: bool,
     /// From the request to the command's end.
@@ -368,6 +374,8 @@ pub(crate) fn collect(
         stdout: out.data,
         stderr: err.data,
         timed_out,
+        oom_killed: false,
+        peak_memory: None,
         duration: started.elapsed(),
     })
 }

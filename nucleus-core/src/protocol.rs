@@ -35,6 +35,10 @@ pub struct Plan {
     pub workspace: WorkspacePlan,
     /// Directory holding the sandbox's state record.
     pub state_root: PathBuf,
+    /// seccomp, Landlock, capabilities, rlimits.
+    pub security: crate::security::SecurityPlan,
+    /// The sandbox's cgroup, when it has limits.
+    pub cgroups: Option<crate::cgroups::Cgroups>,
 }
 
 /// The host side of `/workspace`.
@@ -55,6 +59,8 @@ pub enum SetupReply {
         init_pid: i32,
         /// Host path of the workspace.
         workspace: PathBuf,
+        /// The Landlock ABI the init enforced, if Landlock is on.
+        landlock_abi: Option<i32>,
     },
     /// Building failed; the supervisor has undone everything.
     Failed(Error),
@@ -94,6 +100,26 @@ pub struct ExecSpec {
     pub env: Vec<String>,
     /// Working directory inside the sandbox.
     pub cwd: PathBuf,
+    /// Instead of executing `argv`, report the child's own view of its confinement (a
+    /// [`Probe`] as JSON on stdout), after applying every layer a command gets.
+    pub probe: bool,
+}
+
+/// What a probe child sees of itself, from inside the sandbox.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Probe {
+    /// `/proc/self/status`.
+    pub status: String,
+    /// `/proc/self/uid_map`.
+    pub uid_map: String,
+    /// `/proc/self/gid_map`.
+    pub gid_map: String,
+    /// `/proc/self/limits`.
+    pub limits: String,
+    /// `/proc/self/ns/<name>` link targets, by name.
+    pub namespaces: Vec<(String, String)>,
+    /// The root filesystem is mounted read-only.
+    pub root_readonly: bool,
 }
 
 /// A message on a request's own reply socket.
@@ -149,8 +175,8 @@ pub enum SetupStep {
     Proceed,
     /// Init to supervisor: I have entered my user namespace; write its maps.
     NeedMaps,
-    /// Init to supervisor: the sandbox is built.
-    Built,
+    /// Init to supervisor: the sandbox is built (with this Landlock ABI, if any).
+    Built(Option<i32>),
     /// Init to supervisor: building failed.
     Failed(Error),
 }

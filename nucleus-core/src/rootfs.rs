@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -296,14 +297,30 @@ fn host_view(config: &SandboxConfig, user: &UserPlan, steps: &mut Vec<Step>) -> 
     Ok(())
 }
 
-/// Mirror host entry `dir/name`: a symlink stays a symlink, anything else is bound
-/// read-only; an absent entry is left out.
+/// Text files up to this size are copied into the sandbox's `/etc` rather than bound:
+/// a copy costs a write, a bind mount several system calls and a mount to tear down.
+const COPY_LIMIT: u64 = 64 << 10;
+
+/// Mirror host entry `dir/name`: a symlink stays a symlink, a small text file is copied,
+/// anything else is bound read-only; an absent entry is left out.
 fn host_entry(dir: &Path, name: &str, steps: &mut Vec<Step>) {
     let host = dir.join(name);
     match std::fs::symlink_metadata(&host) {
         Ok(meta) if meta.file_type().is_symlink() => {
             if let Ok(points_to) = std::fs::read_link(&host) {
                 steps.push(Step::Symlink { target: host, points_to });
+            }
+        }
+        // Only world-readable files: the copy is readable by everyone in the sandbox.
+        Ok(meta) if meta.is_file() && meta.len() <= COPY_LIMIT && meta.permissions().mode() & 0o004 != 0 => {
+            match std::fs::read(&host).map(String::from_utf8) {
+                Ok(Ok(contents)) => steps.push(Step::File { target: host, contents }),
+                _ => steps.push(Step::Bind {
+                    source: Source::Host(host.clone()),
+                    target: host,
+                    readonly: true,
+                    device: false,
+                }),
             }
         }
         Ok(_) => steps.push(Step::Bind {

@@ -12,12 +12,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::cgroups::{self, Cgroups, Stats};
 use crate::config::SandboxConfig;
 use crate::error::{Error, Result};
 use crate::idmap::UserPlan;
 use crate::namespaces::NamespacePlan;
 use crate::process::{self, ExecOutput, ExecRequest, Pipes, Process};
-use crate::protocol::{self, Plan, Reply, Request, SetupReply, WorkspacePlan, PROTOCOL_VERSION};
+use crate::protocol::{self, Plan, Probe, Reply, Request, SetupReply, WorkspacePlan, PROTOCOL_VERSION};
+use crate::report::{self, SecurityReport};
+use crate::security::SecurityPlan;
 use crate::rootfs::MountPlan;
 use crate::shim::{self, Supervisor};
 use crate::{state, sys};
@@ -71,6 +74,12 @@ pub struct Sandbox {
 struct Inner {
     id: String,
     config: SandboxConfig,
+    /// The compiled security layers, for the report.
+    security: SecurityPlan,
+    /// The cgroup holding the sandbox's processes, when it has limits.
+    cgroups: Option<Cgroups>,
+    /// Warnings of degraded mode: requested protections that are not enforced.
+    warnings: Mutex<Vec<String>>,
     /// The control socket; `None` once torn down. Senders hold the read lock so teardown
     /// cannot close it under them.
     control: RwLock<Option<OwnedFd>>,
@@ -83,6 +92,7 @@ struct Life {
     supervisor: Option<Supervisor>,
     workspace: Option<PathBuf>,
     init_pid: Option<i32>,
+    landlock_abi: Option<i32>,
 }
 
 impl Sandbox {
@@ -92,11 +102,17 @@ impl Sandbox {
         let id = new_id()?;
         let user = UserPlan::compile(&config);
         let state_root = config.state_root.clone().unwrap_or_else(state::default_root);
+        let rootfs = MountPlan::compile(&config, &user)?;
+        let (security, mut warnings) = SecurityPlan::compile(&config, &rootfs)?;
+        let (cgroups, cgroup_warnings) = cgroups::compile(&config, &id)?;
+        warnings.extend(cgroup_warnings);
         let plan = Plan {
             version: PROTOCOL_VERSION,
             id: id.clone(),
             namespaces: NamespacePlan::compile(&config),
-            rootfs: MountPlan::compile(&config, &user)?,
+            rootfs,
+            security: security.clone(),
+            cgroups: cgroups.clone(),
             user,
             workspace: match &config.workspace {
                 Some(dir) => WorkspacePlan::Given(dir.clone()),
@@ -112,12 +128,16 @@ impl Sandbox {
             inner: Arc::new(Inner {
                 id,
                 config,
+                security,
+                cgroups,
+                warnings: Mutex::new(warnings),
                 control: RwLock::new(Some(mine)),
                 life: Mutex::new(Life {
                     status: Status::Creating,
                     supervisor: Some(supervisor),
                     workspace: None,
                     init_pid: None,
+                    landlock_abi: None,
                 }),
                 next_exec: AtomicU64::new(1),
             }),
@@ -187,9 +207,36 @@ impl Sandbox {
         let id = launched.id;
         let inner = &self.inner;
         let max = request.max_output.unwrap_or(process::DEFAULT_MAX_OUTPUT);
-        process::collect(launched, &request.stdin, max, deadline, started, || {
+        let cgroups = inner.cgroups.as_ref();
+        let oom_kills_before = cgroups.and_then(Cgroups::oom_kills);
+        let mut out = process::collect(launched, &request.stdin, max, deadline, started, || {
             inner.kill(Some(id), libc::SIGKILL)
-        })
+        })?;
+        if let Some(cgroups) = cgroups {
+            // The sandbox's counter: an OOM kill while this command ran counts for it
+            // (and for any command run at the same time).
+            out.oom_killed = matches!((oom_kills_before, cgroups.oom_kills()), (Some(b), Some(a)) if a > b);
+            out.peak_memory = cgroups.memory_peak();
+        }
+        Ok(out)
+    }
+
+    /// The counters of the sandbox's cgroup: memory, CPU time, tasks, OOM kills.
+    /// `Unsupported` for a sandbox without limits, which has no cgroup of its own.
+    pub fn stats(&self) -> Result<Stats> {
+        match &self.inner.cgroups {
+            Some(cgroups) => Ok(cgroups.stats()),
+            None => Err(Error::Unsupported {
+                layer: "cgroups".into(),
+                reason: "the sandbox has no cgroup; set a limit (limits.memory, limits.cpus or limits.pids)".into(),
+            }),
+        }
+    }
+
+    /// The sandbox's cgroup directories on the host (one per v1 hierarchy, one on v2);
+    /// empty without limits.
+    pub fn cgroup_paths(&self) -> Vec<PathBuf> {
+        self.inner.cgroups.as_ref().map(Cgroups::dirs).unwrap_or_default()
     }
 
     /// Start a command and return at once with its streams.
@@ -203,6 +250,30 @@ impl Sandbox {
             None => Ok(()),
         });
         Ok(Process::new(launched, killer))
+    }
+
+    /// Warnings of degraded mode: protections that were requested but are not enforced on
+    /// this host. Empty unless `allow_degraded` was set.
+    pub fn warnings(&self) -> Vec<String> {
+        self.inner.warnings.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Which protections hold, per layer, verified from inside the running sandbox by a
+    /// probe process confined exactly like a command.
+    pub fn security_report(&self) -> Result<SecurityReport> {
+        let mut request = ExecRequest::new(["nucleus-probe"]);
+        request.timeout = Some(SETUP_TIMEOUT);
+        let started = Instant::now();
+        let deadline = Some(started + SETUP_TIMEOUT);
+        let launched = self.inner.launch_spec(&request, true, deadline)?;
+        let id = launched.id;
+        let out = process::collect(launched, &[], process::DEFAULT_MAX_OUTPUT, deadline, started, || {
+            self.inner.kill(Some(id), libc::SIGKILL)
+        })?;
+        let probe: Probe = serde_json::from_slice(&out.stdout)
+            .map_err(|e| Error::supervisor(format!("malformed probe report: {e} ({})", out.stderr_text())))?;
+        let landlock_abi = self.inner.life().landlock_abi;
+        Ok(report::build(&self.inner.config, &self.inner.security, landlock_abi, &probe, self.warnings()))
     }
 
     /// Send `signal` to every process in the sandbox but its PID 1.
@@ -295,9 +366,10 @@ impl Inner {
             return Err(Error::Timeout { what: "building the sandbox".into(), after: SETUP_TIMEOUT });
         }
         match protocol::recv::<SetupReply>(sock)? {
-            Some((SetupReply::Ready { init_pid, workspace }, _)) => {
+            Some((SetupReply::Ready { init_pid, workspace, landlock_abi }, _)) => {
                 life.init_pid = Some(init_pid);
                 life.workspace = Some(workspace);
+                life.landlock_abi = landlock_abi;
                 life.status = Status::Created;
                 Ok(())
             }
@@ -308,9 +380,14 @@ impl Inner {
 
     /// Send an exec request and wait until the command runs.
     fn launch(&self, request: &ExecRequest, deadline: Option<Instant>) -> Result<process::Launched> {
+        self.launch_spec(request, false, deadline)
+    }
+
+    /// Send an exec (or probe) request and wait until the child runs.
+    fn launch_spec(&self, request: &ExecRequest, probe: bool, deadline: Option<Instant>) -> Result<process::Launched> {
         self.require_running()?;
         let id = self.next_exec.fetch_add(1, Ordering::Relaxed);
-        let spec = self.exec_spec(id, request);
+        let spec = protocol::ExecSpec { probe, ..self.exec_spec(id, request) };
         let cwd = spec.cwd.clone();
         let pipes = Pipes::new()?;
         let theirs = pipes.theirs.each_ref().map(|fd| fd.as_raw_fd());
@@ -334,6 +411,7 @@ impl Inner {
             argv: request.argv.clone(),
             env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
             cwd: request.cwd.clone().unwrap_or_else(|| self.config.cwd.clone()),
+            probe: false,
         }
     }
 

@@ -24,6 +24,9 @@ pub struct Record {
     pub supervisor_start: u64,
     /// A workspace directory nucleus created and must remove.
     pub private_workspace: Option<PathBuf>,
+    /// The sandbox's cgroup directories, which nucleus creates and must remove.
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
 }
 
 impl Record {
@@ -149,8 +152,8 @@ fn restore_dir_permissions(dir: &Path) {
     }
 }
 
-/// Clean up after sandboxes whose supervisor is gone: remove their private workspaces
-/// and records. Returns the ids cleaned. Safe to run while other sandboxes are live.
+/// Clean up after sandboxes whose supervisor is gone: remove their private workspaces,
+/// cgroups and records. Returns the ids cleaned. Safe to run while other sandboxes are live.
 pub fn cleanup_stale(root: Option<&Path>) -> Result<Vec<String>> {
     let root = root.map_or_else(default_root, Path::to_path_buf);
     let mut cleaned = Vec::new();
@@ -178,6 +181,7 @@ fn clean_if_stale(root: &Path, record: &Record) -> Result<bool> {
     if let Some(ws) = &record.private_workspace {
         remove_tree(ws)?;
     }
+    crate::cgroups::remove(&record.id, &record.cgroups)?;
     remove(root, &record.id)?;
     Ok(true)
 }
@@ -206,12 +210,14 @@ mod tests {
             supervisor_pid: me,
             supervisor_start: sys::process_start_time(me).unwrap(),
             private_workspace: None,
+            cgroups: Vec::new(),
         };
         let dead = Record {
             id: "dead".into(),
             supervisor_pid: me,
             supervisor_start: 1,
             private_workspace: Some(ws.clone()),
+            cgroups: Vec::new(),
         };
         write(&root, &live).unwrap();
         write(&root, &dead).unwrap();

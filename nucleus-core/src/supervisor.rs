@@ -1,16 +1,17 @@
 //! The supervisor: the `nucleus-shim` process the caller spawns for each sandbox.
 //!
 //! It stays in the host's namespaces, single-threaded, and owns the sandbox's lifetime:
-//! it writes the state record, creates the private workspace, clones the sandbox's init
-//! into new namespaces, writes its id maps, reports readiness to the caller, and when the
-//! init ends — because the caller closed the control socket, died, or asked — removes
-//! the workspace and the record. The caller's socket is the lifeline: it closes when the
+//! it writes the state record, creates the private workspace and the cgroup, clones the
+//! sandbox's init into new namespaces (and into the cgroup), writes its id maps, reports
+//! readiness to the caller, and when the init ends — because the caller closed the
+//! control socket, died, or asked — removes the cgroup, the workspace and the record. The caller's socket is the lifeline: it closes when the
 //! caller process dies, whichever thread created the sandbox.
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use crate::cgroups::Cgroups;
 use crate::error::{Error, Result};
 use crate::namespaces::Namespace;
 use crate::protocol::{self, Plan, SetupReply, SetupStep, WorkspacePlan, PROTOCOL_VERSION};
@@ -55,7 +56,7 @@ fn run() -> Result<()> {
         ));
         return protocol::send(&control, &SetupReply::Failed(e.clone()), &[]).and(Err(e));
     }
-    let mut sandbox = Owned { plan: &plan, workspace: None, record: false };
+    let mut sandbox = Owned { plan: &plan, workspace: None, record: false, cgroups: false };
     let result = sandbox.build(control);
     let cleanup = sandbox.cleanup();
     match (result, cleanup) {
@@ -70,6 +71,7 @@ struct Owned<'a> {
     plan: &'a Plan,
     workspace: Option<PathBuf>,
     record: bool,
+    cgroups: bool,
 }
 
 impl Owned<'_> {
@@ -80,14 +82,14 @@ impl Owned<'_> {
             let init = start_init(plan, &control, &workspace)?;
             Ok((init, workspace))
         });
-        let (init, workspace) = match ready {
+        let ((init, landlock_abi), workspace) = match ready {
             Ok(x) => x,
             Err(e) => {
                 let _ = protocol::send(&control, &SetupReply::Failed(e.clone()), &[]);
                 return Err(e);
             }
         };
-        let reply = SetupReply::Ready { init_pid: init, workspace };
+        let reply = SetupReply::Ready { init_pid: init, workspace, landlock_abi };
         let sent = protocol::send(&control, &reply, &[]);
         // From here on the init alone holds the caller's socket: when the caller goes,
         // the init sees EOF and exits, and the kernel kills everything in the sandbox.
@@ -112,9 +114,15 @@ impl Owned<'_> {
             supervisor_pid: me,
             supervisor_start: sys::process_start_time(me).unwrap_or(0),
             private_workspace: private.clone(),
+            cgroups: plan.cgroups.as_ref().map(Cgroups::dirs).unwrap_or_default(),
         };
         state::write(&plan.state_root, &record)?;
         self.record = true;
+        if let Some(cgroups) = &plan.cgroups {
+            // Set first: a half-made cgroup is removed too.
+            self.cgroups = true;
+            cgroups.create()?;
+        }
         match (&plan.workspace, private) {
             (WorkspacePlan::Given(dir), _) => Ok(dir.clone()),
             (_, Some(dir)) => {
@@ -142,6 +150,14 @@ impl Owned<'_> {
     /// Remove what [`Owned::prepare`] created.
     fn cleanup(&mut self) -> Result<()> {
         let mut errors = Vec::new();
+        let cgroups = self.plan.cgroups.as_ref().filter(|_| std::mem::take(&mut self.cgroups));
+        if let Some(cgroups) = cgroups {
+            if let Err(e) = crate::cgroups::remove(&self.plan.id, &cgroups.dirs()) {
+                errors.push(e);
+                // Keep the record: cleanup_stale retries what it lists.
+                self.record = false;
+            }
+        }
         if let Some(dir) = self.workspace.take() {
             if let Err(e) = state::remove_tree(&dir) {
                 errors.push(e);
@@ -161,18 +177,24 @@ impl Owned<'_> {
 }
 
 /// Clone the sandbox's init into its namespaces and walk it through setup. Returns the
-/// init's host pid once the sandbox is built.
-fn start_init(plan: &Plan, control: &OwnedFd, workspace: &Path) -> Result<libc::pid_t> {
+/// init's host pid and the Landlock ABI it enforced once the sandbox is built.
+fn start_init(plan: &Plan, control: &OwnedFd, workspace: &Path) -> Result<(libc::pid_t, Option<i32>)> {
     let (mine, theirs) = sys::seqpacket_pair()?;
     // Rootless: the user namespace must come first, or the other namespaces cannot be
     // made. Root: everything else is built with host privileges, and the init enters
     // its user namespace last, so the sandbox holds no capability over its mounts.
     let user_first = plan.user.namespace && !plan.user.privileged;
-    let mut flags = plan.namespaces.flags_without_user();
+    // The init makes its cgroup namespace itself once it is in its own cgroup: a new
+    // namespace is rooted at its maker's cgroup, which at clone time is the supervisor's.
+    let mut flags = plan.namespaces.flags_without_user() & !Namespace::Cgroup.flag();
     if user_first {
         flags |= Namespace::User.flag();
     }
-    let pid = sys::clone_process(flags)?;
+    // With limits, the init is in its cgroup before it runs, so nothing escapes them.
+    let pid = match &plan.cgroups {
+        Some(cgroups) => cgroups.clone_inside(flags)?,
+        None => sys::clone_process(flags)?,
+    };
     if pid == 0 {
         drop(mine);
         init::run(plan, control, theirs, workspace);
@@ -189,7 +211,7 @@ fn start_init(plan: &Plan, control: &OwnedFd, workspace: &Path) -> Result<libc::
                     plan.user.write_maps(pid)?;
                     protocol::send(&mine, &SetupStep::Proceed, &[])?;
                 }
-                Some((SetupStep::Built, _)) => return Ok(pid),
+                Some((SetupStep::Built(landlock_abi), _)) => return Ok((pid, landlock_abi)),
                 Some((SetupStep::Failed(e), _)) => return Err(e),
                 Some((SetupStep::Proceed, _)) => return Err(Error::internal("init sent Proceed")),
                 None => return Err(Error::supervisor("sandbox init exited during setup")),

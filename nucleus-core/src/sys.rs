@@ -430,6 +430,38 @@ pub(crate) fn clone_process(flags: libc::c_int) -> Result<libc::pid_t> {
     check(r, "clone", None).map(|p| p as libc::pid_t)
 }
 
+/// [`clone_process`] with `clone3(2)` and `CLONE_INTO_CGROUP`: the child starts inside
+/// the cgroup whose directory `cgroup` is open, so it is never migrated (Linux 5.7).
+pub(crate) fn clone_into_cgroup(flags: libc::c_int, cgroup: RawFd) -> Result<libc::pid_t> {
+    /// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let args = CloneArgs {
+        flags: flags as u32 as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: args is a valid clone_args of the size passed; with no stack the child
+    // runs on a copy-on-write copy of this stack, as after fork(); single-threaded caller.
+    let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    check(r, "clone3", None).map(|p| p as libc::pid_t)
+}
+
 /// `fork(2)`, for the single-threaded sandbox init only.
 pub(crate) fn fork() -> Result<libc::pid_t> {
     // SAFETY: called only from the single-threaded init process.
