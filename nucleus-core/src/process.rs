@@ -303,8 +303,13 @@ impl Collector {
     }
 }
 
+/// How often a cancellable `exec` asks whether to stop.
+const CANCEL_CHECK: Duration = Duration::from_millis(100);
+
 /// Feed stdin, collect stdout and stderr, and wait for the exit (or the timeout) of a
-/// command started by `exec`. `kill` asks the init to kill the command's tree.
+/// command started by `exec`. `kill` asks the init to kill the command's tree. With
+/// `cancel`, it is asked every 100 ms; when it says so the command is killed and `None`
+/// returned.
 pub(crate) fn collect(
     launched: Launched,
     input: &[u8],
@@ -312,7 +317,8 @@ pub(crate) fn collect(
     deadline: Option<Instant>,
     started: Instant,
     kill: impl Fn() -> Result<()>,
-) -> Result<ExecOutput> {
+    mut cancel: Option<&mut dyn FnMut() -> bool>,
+) -> Result<Option<ExecOutput>> {
     let Launched { stdin, stdout, stderr, reply, .. } = launched;
     let mut stdin = if input.is_empty() { None } else { Some(stdin) };
     if let Some(fd) = &stdin {
@@ -334,8 +340,17 @@ pub(crate) fn collect(
         if let Some(fd) = &stdin {
             fds.push(libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 });
         }
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let mut left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if cancel.is_some() {
+            left = Some(left.map_or(CANCEL_CHECK, |l| l.min(CANCEL_CHECK)));
+        }
         sys::poll(&mut fds, left)?;
+        if let Some(cancel) = cancel.as_mut() {
+            if cancel() {
+                kill()?;
+                return Ok(None);
+            }
+        }
         out.read_available()?;
         err.read_available()?;
         if let Some(fd) = &stdin {
@@ -368,7 +383,7 @@ pub(crate) fn collect(
     // in the background may hold the pipes open, so take what is there and stop.
     out.read_available()?;
     err.read_available()?;
-    Ok(ExecOutput {
+    Ok(Some(ExecOutput {
         status,
         truncated: out.truncated || err.truncated,
         stdout: out.data,
@@ -377,7 +392,7 @@ pub(crate) fn collect(
         oom_killed: false,
         peak_memory: None,
         duration: started.elapsed(),
-    })
+    }))
 }
 
 /// Write to a pipe without letting SIGPIPE reach the host process: the signal is

@@ -200,6 +200,21 @@ impl Sandbox {
 
     /// Run a command to completion and collect its output.
     pub fn exec(&self, request: &ExecRequest) -> Result<ExecOutput> {
+        self.run(request, None).map(|out| out.expect("only a cancelled command has no output"))
+    }
+
+    /// Like [`Sandbox::exec`], but asks `cancel` every 100 ms whether to stop; when it says
+    /// so, the command's tree is killed and `None` returned. For hosts that must stay
+    /// responsive while a command runs (Python checks for Ctrl-C this way).
+    pub fn exec_cancellable(
+        &self,
+        request: &ExecRequest,
+        cancel: &mut dyn FnMut() -> bool,
+    ) -> Result<Option<ExecOutput>> {
+        self.run(request, Some(cancel))
+    }
+
+    fn run(&self, request: &ExecRequest, cancel: Option<&mut dyn FnMut() -> bool>) -> Result<Option<ExecOutput>> {
         request.validate()?;
         let started = Instant::now();
         let deadline = request.timeout.map(|t| started + t);
@@ -209,16 +224,17 @@ impl Sandbox {
         let max = request.max_output.unwrap_or(process::DEFAULT_MAX_OUTPUT);
         let cgroups = inner.cgroups.as_ref();
         let oom_kills_before = cgroups.and_then(Cgroups::oom_kills);
-        let mut out = process::collect(launched, &request.stdin, max, deadline, started, || {
-            inner.kill(Some(id), libc::SIGKILL)
-        })?;
+        let kill = || inner.kill(Some(id), libc::SIGKILL);
+        let Some(mut out) = process::collect(launched, &request.stdin, max, deadline, started, kill, cancel)? else {
+            return Ok(None);
+        };
         if let Some(cgroups) = cgroups {
             // The sandbox's counter: an OOM kill while this command ran counts for it
             // (and for any command run at the same time).
             out.oom_killed = matches!((oom_kills_before, cgroups.oom_kills()), (Some(b), Some(a)) if a > b);
             out.peak_memory = cgroups.memory_peak();
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// The counters of the sandbox's cgroup: memory, CPU time, tasks, OOM kills.
@@ -267,9 +283,9 @@ impl Sandbox {
         let deadline = Some(started + SETUP_TIMEOUT);
         let launched = self.inner.launch_spec(&request, true, deadline)?;
         let id = launched.id;
-        let out = process::collect(launched, &[], process::DEFAULT_MAX_OUTPUT, deadline, started, || {
-            self.inner.kill(Some(id), libc::SIGKILL)
-        })?;
+        let kill = || self.inner.kill(Some(id), libc::SIGKILL);
+        let out = process::collect(launched, &[], process::DEFAULT_MAX_OUTPUT, deadline, started, kill, None)?
+            .expect("not cancellable");
         let probe: Probe = serde_json::from_slice(&out.stdout)
             .map_err(|e| Error::supervisor(format!("malformed probe report: {e} ({})", out.stderr_text())))?;
         let landlock_abi = self.inner.life().landlock_abi;

@@ -23,8 +23,8 @@ fn cleanup_child_body() {
         "READY {} {} {} {}",
         sb.id(),
         sb.supervisor_pid().unwrap(),
-        sb.init_pid().unwrap(),
-        sb.workspace_path().unwrap().display()
+        sb.workspace_path().unwrap().display(),
+        sandbox_pid_ns(&sb).display(),
     );
     // Hold the sandbox from a thread other than the one that created it.
     let handle = std::thread::spawn(move || {
@@ -37,8 +37,8 @@ fn cleanup_child_body() {
 struct Owned {
     id: String,
     supervisor: i32,
-    init: i32,
     workspace: std::path::PathBuf,
+    pid_ns: std::path::PathBuf,
 }
 
 fn spawn_owner() -> (std::process::Child, Owned) {
@@ -57,8 +57,8 @@ fn spawn_owner() -> (std::process::Child, Owned) {
     let owned = Owned {
         id: f[1].into(),
         supervisor: f[2].parse().unwrap(),
-        init: f[3].parse().unwrap(),
-        workspace: f[4].into(),
+        workspace: f[3].into(),
+        pid_ns: f[4].into(),
     };
     (child, owned)
 }
@@ -66,7 +66,7 @@ fn spawn_owner() -> (std::process::Child, Owned) {
 #[test]
 fn cleanup_after_caller_sigkill_leaves_nothing() {
     let (mut child, owned) = spawn_owner();
-    let ns = pid_ns(owned.init).unwrap();
+    let ns = owned.pid_ns.clone();
     assert!(members_of(&ns).len() >= 2);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -81,7 +81,7 @@ fn cleanup_after_caller_sigkill_leaves_nothing() {
 #[test]
 fn cleanup_stale_removes_what_a_killed_supervisor_left() {
     let (mut child, owned) = spawn_owner();
-    let ns = pid_ns(owned.init).unwrap();
+    let ns = owned.pid_ns.clone();
     // Kill the supervisor itself: it cannot clean up, but its sandbox must still die.
     unsafe { libc::kill(owned.supervisor, libc::SIGKILL) };
     assert!(eventually(10, || members_of(&ns).is_empty()), "sandbox outlived its supervisor");

@@ -167,3 +167,22 @@ fn exec_sandbox_kill_signals_everything_but_init() {
     assert_eq!(p.wait().unwrap().signal, Some(libc::SIGKILL));
     assert_eq!(sh_ok(&sb, "echo alive"), "alive");
 }
+
+#[test]
+fn exec_cancellable_stops_when_asked_and_kills_the_command() {
+    let sb = start(SandboxConfig::new());
+    let t = Instant::now();
+    let mut asked = 0;
+    let out = sb
+        .exec_cancellable(&ExecRequest::shell("sleep 100 & sleep 100"), &mut || {
+            asked += 1;
+            t.elapsed() > Duration::from_millis(300)
+        })
+        .unwrap();
+    assert!(out.is_none());
+    assert!(asked >= 3, "asked {asked} times");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(eventually(5, || sh_ok(&sb, "cat /proc/[0-9]*/comm 2>/dev/null | grep -c sleep || true") == "0"));
+    let out = sb.exec_cancellable(&ExecRequest::new(["echo", "done"]), &mut || false).unwrap().unwrap();
+    assert_eq!(out.stdout_text(), "done\n");
+}

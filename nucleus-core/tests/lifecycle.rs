@@ -27,7 +27,7 @@ fn lifecycle_destroy_leaves_no_process_workspace_record_or_mount() {
     sh_ok(&sb, "sleep 1000 >/dev/null 2>&1 & sleep 1000 >/dev/null 2>&1 &");
     let init = sb.init_pid().unwrap();
     let supervisor = sb.supervisor_pid().unwrap();
-    let ns = pid_ns(init).unwrap();
+    let ns = sandbox_pid_ns(&sb);
     assert!(members_of(&ns).len() >= 3, "init and two sleeps");
     let ws = sb.workspace_path().unwrap();
     let record = nucleus_core::state::default_root().join(format!("{}.json", sb.id()));

@@ -30,6 +30,12 @@ pub fn pid_ns(pid: i32) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
 }
 
+/// The sandbox's pid namespace, as its own processes see it (the host cannot read the
+/// links of the non-dumpable init when it is not root).
+pub fn sandbox_pid_ns(sandbox: &Sandbox) -> PathBuf {
+    PathBuf::from(sh_ok(sandbox, "readlink /proc/self/ns/pid"))
+}
+
 /// Host pids of every process in the pid namespace `ns`.
 pub fn members_of(ns: &Path) -> Vec<i32> {
     std::fs::read_dir("/proc")
