@@ -218,12 +218,13 @@ impl Sandbox {
         request.validate()?;
         let started = Instant::now();
         let deadline = request.timeout.map(|t| started + t);
+        // Read before the command starts, so an OOM kill right at its start is counted.
+        let cgroups = self.inner.cgroups.as_ref();
+        let oom_kills_before = cgroups.and_then(Cgroups::oom_kills);
         let launched = self.inner.launch(request, deadline)?;
         let id = launched.id;
         let inner = &self.inner;
         let max = request.max_output.unwrap_or(process::DEFAULT_MAX_OUTPUT);
-        let cgroups = inner.cgroups.as_ref();
-        let oom_kills_before = cgroups.and_then(Cgroups::oom_kills);
         let kill = || inner.kill(Some(id), libc::SIGKILL);
         let Some(mut out) = process::collect(launched, &request.stdin, max, deadline, started, kill, cancel)? else {
             return Ok(None);

@@ -67,7 +67,7 @@ fn spawn_owner() -> (std::process::Child, Owned) {
 fn cleanup_after_caller_sigkill_leaves_nothing() {
     let (mut child, owned) = spawn_owner();
     let ns = owned.pid_ns.clone();
-    assert!(members_of(&ns).len() >= 2);
+    assert!(!members_of(&ns).is_empty(), "the background sleep runs");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(eventually(10, || !alive(owned.supervisor)), "supervisor outlived its caller");

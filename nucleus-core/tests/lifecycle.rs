@@ -28,7 +28,9 @@ fn lifecycle_destroy_leaves_no_process_workspace_record_or_mount() {
     let init = sb.init_pid().unwrap();
     let supervisor = sb.supervisor_pid().unwrap();
     let ns = sandbox_pid_ns(&sb);
-    assert!(members_of(&ns).len() >= 3, "init and two sleeps");
+    // The init is not dumpable, so a rootless caller cannot see its namespace: count
+    // the two sleeps.
+    assert!(members_of(&ns).len() >= 2, "two sleeps");
     let ws = sb.workspace_path().unwrap();
     let record = nucleus_core::state::default_root().join(format!("{}.json", sb.id()));
     assert!(ws.exists() && record.exists());
