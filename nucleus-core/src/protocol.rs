@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::{idmap, namespaces, rootfs, sys};
 
 /// Bumped whenever a message changes shape; caller and supervisor must agree.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Everything the supervisor needs to build one sandbox, compiled by the caller.
 #[derive(Debug, Clone, Serialize, Deserialize)]
