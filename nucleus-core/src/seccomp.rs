@@ -212,8 +212,8 @@ fn default_filters(log: bool) -> Result<Vec<SeccompFilter>> {
     add(
         "ioctl",
         vec![rule(vec![
-            cond(1, SeccompCmpOp::Ne, libc::TIOCSTI as u64),
-            cond(1, SeccompCmpOp::Ne, libc::TIOCLINUX as u64),
+            cond(1, SeccompCmpOp::Ne, libc::TIOCSTI),
+            cond(1, SeccompCmpOp::Ne, libc::TIOCLINUX),
         ])],
     );
     // clone: threads and processes, never new namespaces.

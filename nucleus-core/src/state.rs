@@ -203,7 +203,7 @@ mod tests {
         let ws = root.join("ws");
         std::fs::create_dir_all(ws.join("locked")).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(ws.join("locked"), std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(ws.join("locked"), std::fs::Permissions::from_mode(0o000)).unwrap();
         let me = std::process::id() as i32;
         let live = Record {
             id: "live".into(),

@@ -321,7 +321,7 @@ pub(crate) fn mount(
 
 /// `open_tree(2)` of an open path: a detached copy of the mount tree at `fd`.
 pub(crate) fn open_tree_clone(fd: BorrowedFd<'_>, recursive: bool, path: &Path) -> Result<OwnedFd> {
-    let mut flags = libc::OPEN_TREE_CLONE as u32 | libc::OPEN_TREE_CLOEXEC as u32 | libc::AT_EMPTY_PATH as u32;
+    let mut flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32;
     if recursive {
         flags |= libc::AT_RECURSIVE as u32;
     }
