@@ -16,6 +16,9 @@ leftovers() {
 }
 before=$(leftovers)
 
+echo "== cargo build"
+# cargo test alone does not link the C library (cdylib/staticlib) the C tests use.
+cargo build --workspace
 echo "== cargo test (root)"
 status=0
 cargo test --workspace --no-fail-fast || status=1
