@@ -12,7 +12,8 @@ export CARGO_TERM_COLOR=never
 # What sandboxes leave on the host: supervisors, private workspaces, state records.
 leftovers() {
   { pgrep -x nucleus-shim || true; find /tmp -maxdepth 1 -regextype posix-extended -regex '/tmp/nucleus-[0-9a-f]{16}'
-    ls /run/nucleus /tmp/nucleus-*/ 2>/dev/null | grep '\.json$' || true; } | sort
+    find /run/nucleus /tmp -maxdepth 2 -regextype posix-extended \
+      -regex '(/run/nucleus|/tmp/nucleus-[0-9]+)/[0-9a-f]{16}\.json' 2>/dev/null || true; } | sort
 }
 before=$(leftovers)
 

@@ -425,13 +425,18 @@ fn profile_filters(text: &str, log: bool, kept_caps: &[String]) -> Result<Vec<Se
 mod tests {
     use super::*;
 
+    /// Compile `profile` from a file in a directory that is removed again.
     fn compile(profile: &str) -> Result<Option<SeccompPlan>> {
-        let dir = std::env::temp_dir().join(format!("nucleus-seccomp-test-{}", std::process::id()));
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("nucleus-seccomp-test-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{:x}.json", profile.len() * 31 + profile.bytes().map(|b| b as usize).sum::<usize>()));
+        let path = dir.join("profile.json");
         std::fs::write(&path, profile).unwrap();
         let config = SeccompConfig { profile: Some(path), ..SeccompConfig::default() };
-        SeccompPlan::compile(&config, &[])
+        let result = SeccompPlan::compile(&config, &[]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        result
     }
 
     #[test]
