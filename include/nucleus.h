@@ -39,6 +39,12 @@
  *   Every _free accepts NULL: "Calling with NULL is fine. Must not be called twice with
  *   the same value."
  *
+ * Reports. Structured data that grows over time (the security report, degraded-mode
+ *   warnings, cgroup counters, the host preflight) comes out as JSON text in a buffer
+ *   the caller frees with nucleus_string_free; new fields may appear in it. Settings
+ *   without a setter are reached the same way: nucleus_config_from_json takes the whole
+ *   schema, including its "limits" and "security" sections.
+ *
  * Threads. A function taking a const handle may run concurrently with other const calls
  *   on the same object. A function taking a mutable handle must not run concurrently
  *   with any other call on that object. Different objects are independent. All
@@ -106,7 +112,9 @@ enum nucleus_status
     NUCLEUS_INVALID_CONFIG = 100,
     /**
      * The host cannot enforce a requested protection and degraded mode is off, or the
-     * supervisor executable cannot be found.
+     * supervisor executable cannot be found. Also returned for a value the sandbox or
+     * the host does not have: `nucleus_sandbox_stats_json` and
+     * `nucleus_exec_result_peak_memory` of a sandbox without a cgroup.
      */
     NUCLEUS_UNSUPPORTED = 101,
     /**
@@ -133,8 +141,7 @@ enum nucleus_status
      */
     NUCLEUS_EXEC_FAILED = 302,
     /**
-     * An internal error in nucleus. Also returned for an error kind that this build of
-     * the C API has no code for yet; the message still describes the error.
+     * An internal error in nucleus; the message describes it. Please report it.
      */
     NUCLEUS_INTERNAL = 900,
     /**
@@ -205,6 +212,36 @@ enum nucleus_network
 typedef enum nucleus_network nucleus_network;
 #else
 typedef uint32_t nucleus_network;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Values for `nucleus_config_set_seccomp_mode`.
+ */
+enum nucleus_seccomp_mode
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * System calls outside the profile fail (the default).
+     */
+    NUCLEUS_SECCOMP_MODE_ENFORCE = 0,
+    /**
+     * System calls outside the profile are allowed and logged by the kernel, for
+     * building a profile. Not a protection; the sandbox gets a warning saying so.
+     */
+    NUCLEUS_SECCOMP_MODE_LOG = 1,
+    /**
+     * No seccomp filter. The security report shows the layer as not requested.
+     */
+    NUCLEUS_SECCOMP_MODE_OFF = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum nucleus_seccomp_mode nucleus_seccomp_mode;
+#else
+typedef uint32_t nucleus_seccomp_mode;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -379,12 +416,68 @@ nucleus_status nucleus_config_set_network(nucleus_config *cfg,
                                           uint32_t network);
 
 /**
- * Accept protections the host cannot enforce as warnings instead of failing
- * `nucleus_sandbox_start`. Default false.
+ * Accept protections the host cannot enforce (Landlock on an old kernel, resource limits
+ * without a usable cgroup, ...) as warnings instead of failing `nucleus_sandbox_create`
+ * with `NUCLEUS_UNSUPPORTED`. Default false. `nucleus_sandbox_warnings_json` then lists
+ * what is not enforced.
  */
 NUCLEUS_MUST_USE
 nucleus_status nucleus_config_set_allow_degraded(nucleus_config *cfg,
                                                  bool allow);
+
+/**
+ * Limit the memory of all the sandbox's processes together (tmpfs pages included, swap
+ * off) to `bytes`; past it the OOM killer ends the biggest process
+ * (`nucleus_exec_result_oom_killed`). At least 1 MiB; 0 removes the limit (the default).
+ *
+ * Any limit gives the sandbox a cgroup, which needs root or a delegated cgroup v2
+ * subtree: elsewhere `nucleus_sandbox_create` fails with `NUCLEUS_UNSUPPORTED` unless
+ * degraded mode is allowed. Other limits (`cpu_weight`, `io`, `cgroup_parent`) are set
+ * through the `limits` section of `nucleus_config_from_json`.
+ */
+NUCLEUS_MUST_USE
+nucleus_status nucleus_config_set_memory_limit(nucleus_config *cfg,
+                                               uint64_t bytes);
+
+/**
+ * Limit the sandbox's CPU bandwidth to `cpus` CPUs (1.5 is 150 ms of CPU time per
+ * 100 ms), between 0.01 and 4096; 0 removes the limit (the default). A value that is
+ * not a finite number is `NUCLEUS_INVALID_ARGUMENT`; one out of range is reported by
+ * validation as `limits.cpus`. Needs a cgroup, as `nucleus_config_set_memory_limit`
+ * explains.
+ */
+NUCLEUS_MUST_USE
+nucleus_status nucleus_config_set_cpus(nucleus_config *cfg,
+                                       double cpus);
+
+/**
+ * Allow at most `pids` tasks (processes and threads) in the sandbox at once, its init
+ * included; at least 2. 0 removes the limit (the default). Needs a cgroup, as
+ * `nucleus_config_set_memory_limit` explains.
+ */
+NUCLEUS_MUST_USE
+nucleus_status nucleus_config_set_pids_limit(nucleus_config *cfg,
+                                             uint64_t pids);
+
+/**
+ * Choose what the seccomp filter does: one of the `nucleus_seccomp_mode` values
+ * (`NUCLEUS_SECCOMP_MODE_ENFORCE`, the default, `NUCLEUS_SECCOMP_MODE_LOG`,
+ * `NUCLEUS_SECCOMP_MODE_OFF`). Any other value returns `NUCLEUS_INVALID_ARGUMENT`. A
+ * custom profile, its checksum, kept capabilities and rlimits are set through the
+ * `security` section of `nucleus_config_from_json`.
+ */
+NUCLEUS_MUST_USE
+nucleus_status nucleus_config_set_seccomp_mode(nucleus_config *cfg,
+                                               uint32_t mode);
+
+/**
+ * Turn the Landlock filesystem rules (derived from the mounts) on or off. Default true;
+ * on a kernel without Landlock, true makes `nucleus_sandbox_create` fail with
+ * `NUCLEUS_UNSUPPORTED` unless degraded mode is allowed.
+ */
+NUCLEUS_MUST_USE
+nucleus_status nucleus_config_set_landlock(nucleus_config *cfg,
+                                           bool enabled);
 
 /**
  * Keep the per-sandbox state records under the absolute host directory `path`.
@@ -553,6 +646,28 @@ nucleus_status nucleus_exec_result_timed_out(const nucleus_exec_result *result,
                                              bool *out);
 
 /**
+ * Whether the OOM killer ended a process of the sandbox while the command ran (the
+ * sandbox's memory limit was reached). Always false for a sandbox without a memory
+ * limit. The command itself may have survived if the killer chose another process; its
+ * exit status says.
+ */
+NUCLEUS_MUST_USE
+nucleus_status nucleus_exec_result_oom_killed(const nucleus_exec_result *result,
+                                              bool *out);
+
+/**
+ * The most memory the sandbox had in use at once, in bytes, up to the command's end
+ * (the sandbox's peak since it started, not this command's alone).
+ *
+ * `NUCLEUS_UNSUPPORTED`, with `*out` left untouched, when it is not known: the sandbox
+ * has no cgroup (no limits were set, or they were dropped in degraded mode) or the
+ * kernel does not keep the value (cgroup v2 before Linux 5.19).
+ */
+NUCLEUS_MUST_USE
+nucleus_status nucleus_exec_result_peak_memory(const nucleus_exec_result *result,
+                                               uint64_t *out);
+
+/**
  * Whether output past the cap (`nucleus_exec_set_max_output`) was dropped.
  */
 NUCLEUS_MUST_USE
@@ -664,6 +779,78 @@ nucleus_status nucleus_process_kill(nucleus_process *process,
  * Calling with NULL is fine. Must not be called twice with the same value.
  */
 void nucleus_process_free(nucleus_process *process);
+
+/**
+ * Which protections the running sandbox `sb` has, verified from inside it by a probe
+ * process confined exactly like a command (this runs that process, so it takes a few
+ * milliseconds). `*out_json` gets an object:
+ *
+ * ```text
+ * {"layers": [{"layer": "seccomp", "requested": true, "enforced": true,
+ *              "verified": "/proc/self/status: Seccomp: 2, ..."}, ...],
+ *  "warnings": ["landlock is not enforced: ...", ...]}
+ * ```
+ *
+ * with one entry per layer in a fixed order (the namespaces, `uid_map`, `no_new_privs`,
+ * `capabilities`, `seccomp`, `landlock`, `rlimits`, `read_only_root`), and the warnings
+ * of degraded mode. The sandbox must be running (`NUCLEUS_STATE` otherwise).
+ *
+ * Safe to call concurrently with other calls on the same sandbox.
+ * The caller owns `*out_json` and frees it with `nucleus_string_free`.
+ */
+NUCLEUS_MUST_USE
+nucleus_status nucleus_sandbox_security_report_json(const nucleus_sandbox *sb,
+                                                    char **out_json);
+
+/**
+ * The warnings of degraded mode: protections the config asked for that this host does
+ * not enforce, as a JSON array of strings (`[]` when every protection holds; only a
+ * config with `allow_degraded` can have any). Also available before start and after
+ * destroy.
+ *
+ * Safe to call concurrently with other calls on the same sandbox.
+ * The caller owns `*out_json` and frees it with `nucleus_string_free`.
+ */
+NUCLEUS_MUST_USE
+nucleus_status nucleus_sandbox_warnings_json(const nucleus_sandbox *sb,
+                                             char **out_json);
+
+/**
+ * The counters of the sandbox's cgroup, as a JSON object:
+ *
+ * ```text
+ * {"memory_current": 1048576, "memory_peak": 2097152, "cpu_usec": 5310,
+ *  "tasks": 1, "oom_kills": 0}
+ * ```
+ *
+ * Memory is in bytes, CPU time in microseconds; `tasks` counts the sandbox's init too.
+ * A counter this host's kernel does not keep is `null`. A sandbox without limits has no
+ * cgroup: that is `NUCLEUS_UNSUPPORTED` (as is a sandbox whose limits were dropped in
+ * degraded mode).
+ *
+ * Safe to call concurrently with other calls on the same sandbox.
+ * The caller owns `*out_json` and frees it with `nucleus_string_free`.
+ */
+NUCLEUS_MUST_USE
+nucleus_status nucleus_sandbox_stats_json(const nucleus_sandbox *sb,
+                                          char **out_json);
+
+/**
+ * Check what this host can enforce, without making a sandbox: user namespaces,
+ * Landlock, seccomp, cgroups, whether this runs inside a container, and where the
+ * supervisor executable is. `*out_json` gets an object:
+ *
+ * ```text
+ * {"checks": [{"name": "landlock", "ok": true, "detail": "ABI 6", "fix": null}, ...]}
+ * ```
+ *
+ * `fix` is a one-line remedy when `ok` is false, else `null`. A failed check is not an
+ * error of this call, which returns `NUCLEUS_OK` whenever it could run.
+ *
+ * The caller owns `*out_json` and frees it with `nucleus_string_free`.
+ */
+NUCLEUS_MUST_USE
+nucleus_status nucleus_doctor_json(char **out_json);
 
 /**
  * Validate `cfg` and start building a sandbox from it in a new supervisor process.

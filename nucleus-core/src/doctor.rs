@@ -70,7 +70,8 @@ pub fn doctor() -> DoctorReport {
             "sysctl user.max_user_namespaces=15000 (and kernel.unprivileged_userns_clone=1 where it exists)"
         },
     ));
-    let abi = crate::landlock::kernel_abi();
+    let shim = crate::shim::locate(None);
+    let abi = shim.as_ref().map_or_else(|_| crate::landlock::kernel_abi(), |s| crate::landlock::host_abi(s));
     checks.push(check(
         "landlock",
         abi > 0,
@@ -97,7 +98,6 @@ pub fn doctor() -> DoctorReport {
         },
         fix: None,
     });
-    let shim = crate::shim::locate(None);
     checks.push(check(
         "supervisor",
         shim.is_ok(),

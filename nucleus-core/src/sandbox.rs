@@ -103,7 +103,8 @@ impl Sandbox {
         let user = UserPlan::compile(&config);
         let state_root = config.state_root.clone().unwrap_or_else(state::default_root);
         let rootfs = MountPlan::compile(&config, &user)?;
-        let (security, mut warnings) = SecurityPlan::compile(&config, &rootfs)?;
+        let shim_path = shim::locate(config.shim_path.as_deref())?;
+        let (security, mut warnings) = SecurityPlan::compile(&config, &rootfs, &shim_path)?;
         let (cgroups, cgroup_warnings) = cgroups::compile(&config, &id)?;
         warnings.extend(cgroup_warnings);
         let plan = Plan {
@@ -120,7 +121,6 @@ impl Sandbox {
             },
             state_root,
         };
-        let shim_path = shim::locate(config.shim_path.as_deref())?;
         let (mine, theirs) = sys::seqpacket_pair()?;
         let supervisor = shim::spawn(&shim_path, &theirs)?;
         drop(theirs);

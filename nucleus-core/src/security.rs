@@ -2,6 +2,8 @@
 //! capabilities and rlimits, and the host checks that make an unenforceable layer an
 //! error — or, in degraded mode, a warning the caller can read.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::{SandboxConfig, SeccompMode};
@@ -27,7 +29,9 @@ pub struct SecurityPlan {
 impl SecurityPlan {
     /// Compile the layers of `config` for this host. Returns the plan and the warnings of
     /// degraded mode; a layer the host cannot enforce is an error without it.
-    pub fn compile(config: &SandboxConfig, mounts: &MountPlan) -> Result<(SecurityPlan, Vec<String>)> {
+    /// `shim` is the supervisor executable, asked for the Landlock ABI when this process
+    /// cannot query it.
+    pub fn compile(config: &SandboxConfig, mounts: &MountPlan, shim: &Path) -> Result<(SecurityPlan, Vec<String>)> {
         let security = &config.security;
         let mut warnings = Vec::new();
         let degrade = |warnings: &mut Vec<String>, layer: &str, reason: String| -> Result<()> {
@@ -45,7 +49,7 @@ impl SecurityPlan {
         }
         let mut landlock_plan = None;
         if security.landlock {
-            match landlock::kernel_abi() {
+            match landlock::host_abi(shim) {
                 0 => degrade(&mut warnings, "landlock", "the kernel has no Landlock (Linux 5.13+ with landlock in the lsm= boot list); enable it, or set security.landlock = false".into())?,
                 abi => landlock_plan = Some(LandlockPlan::compile(mounts, abi)),
             }

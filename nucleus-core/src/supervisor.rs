@@ -19,6 +19,11 @@ use crate::{init, shim, state, sys};
 
 /// Entry point of the `nucleus-shim` executable.
 pub fn main() -> ! {
+    if std::env::args().nth(1).as_deref() == Some(LANDLOCK_ABI_FLAG) {
+        // Asked by a caller that cannot query the kernel itself (see landlock::host_abi).
+        println!("{}", crate::landlock::kernel_abi());
+        std::process::exit(0);
+    }
     std::process::exit(match run() {
         Ok(()) => 0,
         Err(e) => {
@@ -27,6 +32,9 @@ pub fn main() -> ! {
         }
     })
 }
+
+/// The argument that makes the supervisor print the kernel's Landlock ABI and exit.
+pub(crate) const LANDLOCK_ABI_FLAG: &str = "--landlock-abi";
 
 /// Print to stderr when `NUCLEUS_DEBUG` is set (the caller then lets stderr through).
 pub(crate) fn debug(message: &str) {

@@ -6,7 +6,7 @@
 use std::ffi::c_char;
 use std::path::PathBuf;
 
-use nucleus_core::{ByteSize, Mount, Network, SandboxConfig};
+use nucleus_core::{ByteSize, Mount, Network, SandboxConfig, SeccompMode};
 
 use crate::ffi::{malloc_copy, Failure, Handle};
 use crate::status::nucleus_status;
@@ -29,6 +29,19 @@ pub enum nucleus_network {
     None = 0,
     /// The host's network namespace.
     Host = 1,
+}
+
+/// Values for `nucleus_config_set_seccomp_mode`.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum nucleus_seccomp_mode {
+    /// System calls outside the profile fail (the default).
+    Enforce = 0,
+    /// System calls outside the profile are allowed and logged by the kernel, for
+    /// building a profile. Not a protection; the sandbox gets a warning saying so.
+    Log = 1,
+    /// No seccomp filter. The security report shows the layer as not requested.
+    Off = 2,
 }
 
 /// Create the default configuration: read-only view of the host, a private workspace,
@@ -250,8 +263,10 @@ pub unsafe extern "C" fn nucleus_config_set_network(
     }
 }
 
-/// Accept protections the host cannot enforce as warnings instead of failing
-/// `nucleus_sandbox_start`. Default false.
+/// Accept protections the host cannot enforce (Landlock on an old kernel, resource limits
+/// without a usable cgroup, ...) as warnings instead of failing `nucleus_sandbox_create`
+/// with `NUCLEUS_UNSUPPORTED`. Default false. `nucleus_sandbox_warnings_json` then lists
+/// what is not enforced.
 #[no_mangle]
 #[must_use]
 pub unsafe extern "C" fn nucleus_config_set_allow_degraded(
@@ -261,6 +276,94 @@ pub unsafe extern "C" fn nucleus_config_set_allow_degraded(
     ffi_boundary! {
         let cfg = try_mut!(cfg);
         cfg.allow_degraded = allow;
+        Ok(())
+    }
+}
+
+/// Limit the memory of all the sandbox's processes together (tmpfs pages included, swap
+/// off) to `bytes`; past it the OOM killer ends the biggest process
+/// (`nucleus_exec_result_oom_killed`). At least 1 MiB; 0 removes the limit (the default).
+///
+/// Any limit gives the sandbox a cgroup, which needs root or a delegated cgroup v2
+/// subtree: elsewhere `nucleus_sandbox_create` fails with `NUCLEUS_UNSUPPORTED` unless
+/// degraded mode is allowed. Other limits (`cpu_weight`, `io`, `cgroup_parent`) are set
+/// through the `limits` section of `nucleus_config_from_json`.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn nucleus_config_set_memory_limit(
+    cfg: *mut nucleus_config,
+    bytes: u64,
+) -> nucleus_status {
+    ffi_boundary! {
+        let cfg = try_mut!(cfg);
+        cfg.limits.memory = (bytes != 0).then_some(ByteSize(bytes));
+        Ok(())
+    }
+}
+
+/// Limit the sandbox's CPU bandwidth to `cpus` CPUs (1.5 is 150 ms of CPU time per
+/// 100 ms), between 0.01 and 4096; 0 removes the limit (the default). A value that is
+/// not a finite number is `NUCLEUS_INVALID_ARGUMENT`; one out of range is reported by
+/// validation as `limits.cpus`. Needs a cgroup, as `nucleus_config_set_memory_limit`
+/// explains.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn nucleus_config_set_cpus(cfg: *mut nucleus_config, cpus: f64) -> nucleus_status {
+    ffi_boundary! {
+        let cfg = try_mut!(cfg);
+        if !cpus.is_finite() {
+            return Err(Failure::invalid("cpus", format!("{cpus} is not a number of CPUs")));
+        }
+        cfg.limits.cpus = (cpus != 0.0).then_some(cpus);
+        Ok(())
+    }
+}
+
+/// Allow at most `pids` tasks (processes and threads) in the sandbox at once, its init
+/// included; at least 2. 0 removes the limit (the default). Needs a cgroup, as
+/// `nucleus_config_set_memory_limit` explains.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn nucleus_config_set_pids_limit(cfg: *mut nucleus_config, pids: u64) -> nucleus_status {
+    ffi_boundary! {
+        let cfg = try_mut!(cfg);
+        cfg.limits.pids = (pids != 0).then_some(pids);
+        Ok(())
+    }
+}
+
+/// Choose what the seccomp filter does: one of the `nucleus_seccomp_mode` values
+/// (`NUCLEUS_SECCOMP_MODE_ENFORCE`, the default, `NUCLEUS_SECCOMP_MODE_LOG`,
+/// `NUCLEUS_SECCOMP_MODE_OFF`). Any other value returns `NUCLEUS_INVALID_ARGUMENT`. A
+/// custom profile, its checksum, kept capabilities and rlimits are set through the
+/// `security` section of `nucleus_config_from_json`.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn nucleus_config_set_seccomp_mode(
+    cfg: *mut nucleus_config,
+    mode: u32,
+) -> nucleus_status {
+    ffi_boundary! {
+        let cfg = try_mut!(cfg);
+        cfg.security.seccomp.mode = match mode {
+            m if m == nucleus_seccomp_mode::Enforce as u32 => SeccompMode::Enforce,
+            m if m == nucleus_seccomp_mode::Log as u32 => SeccompMode::Log,
+            m if m == nucleus_seccomp_mode::Off as u32 => SeccompMode::Off,
+            other => return Err(Failure::invalid("mode", format!("{other} is not a nucleus_seccomp_mode value"))),
+        };
+        Ok(())
+    }
+}
+
+/// Turn the Landlock filesystem rules (derived from the mounts) on or off. Default true;
+/// on a kernel without Landlock, true makes `nucleus_sandbox_create` fail with
+/// `NUCLEUS_UNSUPPORTED` unless degraded mode is allowed.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn nucleus_config_set_landlock(cfg: *mut nucleus_config, enabled: bool) -> nucleus_status {
+    ffi_boundary! {
+        let cfg = try_mut!(cfg);
+        cfg.security.landlock = enabled;
         Ok(())
     }
 }
@@ -388,6 +491,15 @@ mod tests {
             assert_eq!(last().1, "value");
             assert_eq!(nucleus_config_set_network(cfg, 7), NUCLEUS_INVALID_ARGUMENT);
             assert_eq!(last(), ("invalid argument `network`: 7 is not a nucleus_network value".into(), "network".into()));
+            assert_eq!(nucleus_config_set_seccomp_mode(cfg, 3), NUCLEUS_INVALID_ARGUMENT);
+            assert_eq!(last(), ("invalid argument `mode`: 3 is not a nucleus_seccomp_mode value".into(), "mode".into()));
+            assert_eq!(nucleus_config_set_cpus(cfg, f64::NAN), NUCLEUS_INVALID_ARGUMENT);
+            assert_eq!(last().1, "cpus");
+            assert_eq!(nucleus_config_set_cpus(cfg, f64::INFINITY), NUCLEUS_INVALID_ARGUMENT);
+            assert_eq!(nucleus_config_set_memory_limit(null_mut(), 1), NUCLEUS_NULL_ARGUMENT);
+            assert_eq!(nucleus_config_set_pids_limit(null_mut(), 1), NUCLEUS_NULL_ARGUMENT);
+            assert_eq!(nucleus_config_set_landlock(null_mut(), true), NUCLEUS_NULL_ARGUMENT);
+            assert_eq!(last().1, "cfg");
             nucleus_config_free(cfg);
             nucleus_config_free(null_mut());
         }
@@ -416,6 +528,42 @@ mod tests {
             let text = CStr::from_ptr(json).to_str().unwrap();
             assert_eq!(SandboxConfig::from_json(text).unwrap(), *rust);
             crate::ffi::nucleus_string_free(json);
+            nucleus_config_free(cfg);
+        }
+    }
+
+    #[test]
+    fn limit_and_security_setters_fill_their_sections() {
+        let mut cfg = null_mut();
+        // SAFETY: cfg is valid and freed once.
+        unsafe {
+            assert_eq!(nucleus_config_new(&mut cfg), NUCLEUS_OK);
+            assert_eq!(nucleus_config_set_memory_limit(cfg, 256 << 20), NUCLEUS_OK);
+            assert_eq!(nucleus_config_set_cpus(cfg, 1.5), NUCLEUS_OK);
+            assert_eq!(nucleus_config_set_pids_limit(cfg, 64), NUCLEUS_OK);
+            assert_eq!(nucleus_config_set_seccomp_mode(cfg, nucleus_seccomp_mode::Log as u32), NUCLEUS_OK);
+            assert_eq!(nucleus_config_set_landlock(cfg, false), NUCLEUS_OK);
+            let rust = nucleus_config::as_ref(cfg).unwrap();
+            assert_eq!(rust.limits.memory, Some(ByteSize(256 << 20)));
+            assert_eq!(rust.limits.cpus, Some(1.5));
+            assert_eq!(rust.limits.pids, Some(64));
+            assert_eq!(rust.security.seccomp.mode, SeccompMode::Log);
+            assert!(!rust.security.landlock);
+            assert_eq!(nucleus_config_validate(cfg), NUCLEUS_OK, "{:?}", last());
+
+            // Out of range: validation names the field.
+            assert_eq!(nucleus_config_set_cpus(cfg, 0.001), NUCLEUS_OK);
+            assert_eq!(nucleus_config_validate(cfg), NUCLEUS_INVALID_CONFIG);
+            assert_eq!(last().1, "limits.cpus");
+            assert_eq!(nucleus_config_set_pids_limit(cfg, 1), NUCLEUS_OK);
+            assert_eq!(nucleus_config_set_cpus(cfg, 0.0), NUCLEUS_OK);
+            assert_eq!(nucleus_config_validate(cfg), NUCLEUS_INVALID_CONFIG);
+            assert_eq!(last().1, "limits.pids");
+
+            // 0 removes each limit again.
+            assert_eq!(nucleus_config_set_memory_limit(cfg, 0), NUCLEUS_OK);
+            assert_eq!(nucleus_config_set_pids_limit(cfg, 0), NUCLEUS_OK);
+            assert!(nucleus_config::as_ref(cfg).unwrap().limits.is_empty());
             nucleus_config_free(cfg);
         }
     }

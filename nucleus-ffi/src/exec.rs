@@ -35,6 +35,8 @@ pub(crate) struct ExecResult {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     timed_out: bool,
+    oom_killed: bool,
+    peak_memory: Option<u64>,
     truncated: bool,
     duration: Duration,
 }
@@ -54,6 +56,8 @@ impl From<ExecOutput> for ExecResult {
             stdout: terminated(output.stdout),
             stderr: terminated(output.stderr),
             timed_out: output.timed_out,
+            oom_killed: output.oom_killed,
+            peak_memory: output.peak_memory,
             truncated: output.truncated,
             duration: output.duration,
         }
@@ -326,6 +330,50 @@ pub unsafe extern "C" fn nucleus_exec_result_timed_out(
     }
 }
 
+/// Whether the OOM killer ended a process of the sandbox while the command ran (the
+/// sandbox's memory limit was reached). Always false for a sandbox without a memory
+/// limit. The command itself may have survived if the killer chose another process; its
+/// exit status says.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn nucleus_exec_result_oom_killed(
+    result: *const nucleus_exec_result,
+    out: *mut bool,
+) -> nucleus_status {
+    ffi_boundary! {
+        let result = try_ref!(result);
+        let out = try_out!(out);
+        out.set(result.oom_killed);
+        Ok(())
+    }
+}
+
+/// The most memory the sandbox had in use at once, in bytes, up to the command's end
+/// (the sandbox's peak since it started, not this command's alone).
+///
+/// `NUCLEUS_UNSUPPORTED`, with `*out` left untouched, when it is not known: the sandbox
+/// has no cgroup (no limits were set, or they were dropped in degraded mode) or the
+/// kernel does not keep the value (cgroup v2 before Linux 5.19).
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn nucleus_exec_result_peak_memory(
+    result: *const nucleus_exec_result,
+    out: *mut u64,
+) -> nucleus_status {
+    ffi_boundary! {
+        let result = try_ref!(result);
+        let out = try_out!(out);
+        let peak = result.peak_memory.ok_or_else(|| {
+            Failure::new(
+                nucleus_status::NUCLEUS_UNSUPPORTED,
+                "peak memory is not known: the sandbox has no cgroup (set a limit) or the kernel does not keep memory.peak",
+            )
+        })?;
+        out.set(peak);
+        Ok(())
+    }
+}
+
 /// Whether output past the cap (`nucleus_exec_set_max_output`) was dropped.
 #[no_mangle]
 #[must_use]
@@ -465,6 +513,16 @@ mod tests {
             assert!(!flag);
             assert_eq!(nucleus_exec_result_duration_ns(result, &mut ns), NUCLEUS_OK);
             assert!(ns > 0);
+            flag = true;
+            assert_eq!(nucleus_exec_result_oom_killed(result, &mut flag), NUCLEUS_OK);
+            assert!(!flag);
+            // Without limits there is no cgroup to read a peak from.
+            let mut peak = 7u64;
+            assert_eq!(nucleus_exec_result_peak_memory(result, &mut peak), NUCLEUS_UNSUPPORTED);
+            assert_eq!(peak, 7, "out written on failure");
+            assert!(last().0.starts_with("peak memory is not known"), "{:?}", last());
+            assert_eq!(nucleus_exec_result_peak_memory(result, null_mut()), NUCLEUS_NULL_ARGUMENT);
+            assert_eq!(nucleus_exec_result_oom_killed(null(), &mut flag), NUCLEUS_NULL_ARGUMENT);
             nucleus_exec_result_free(result);
             nucleus_exec_free(req);
 

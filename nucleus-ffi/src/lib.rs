@@ -1,7 +1,7 @@
 //! The C ABI of nucleus: `libnucleus.so` / `libnucleus.a` and `include/nucleus.h`.
 //!
 //! Every function is an `extern "C" fn` written out in full in the module of the object
-//! it works on (`config`, `sandbox`, `exec`, `process`), so a `grep` for a C name finds
+//! it works on (`config`, `sandbox`, `exec`, `process`, `report`), so a `grep` for a C name finds
 //! its Rust body. Each body runs inside [`ffi_boundary!`], which catches panics, turns
 //! errors into a [`nucleus_status`] and records the thread's last error; pointers go
 //! through [`try_ref!`], [`try_mut!`], [`try_out!`] and [`try_str!`], which turn NULL and
@@ -30,11 +30,12 @@ pub mod config;
 pub mod exec;
 pub mod last_error;
 pub mod process;
+pub mod report;
 pub mod sandbox;
 pub mod status;
 pub mod version;
 
-pub use config::nucleus_config;
+pub use config::{nucleus_config, nucleus_seccomp_mode};
 pub use exec::{nucleus_exec, nucleus_exec_result};
 pub use ffi::{nucleus_bytes_free, nucleus_string_free};
 pub use process::nucleus_process;

@@ -33,7 +33,9 @@ pub enum nucleus_status {
     /// gives the field's path, e.g. `mounts[2].target`.
     NUCLEUS_INVALID_CONFIG = 100,
     /// The host cannot enforce a requested protection and degraded mode is off, or the
-    /// supervisor executable cannot be found.
+    /// supervisor executable cannot be found. Also returned for a value the sandbox or
+    /// the host does not have: `nucleus_sandbox_stats_json` and
+    /// `nucleus_exec_result_peak_memory` of a sandbox without a cgroup.
     NUCLEUS_UNSUPPORTED = 101,
 
     // 200-299: the system.
@@ -54,8 +56,7 @@ pub enum nucleus_status {
     NUCLEUS_EXEC_FAILED = 302,
 
     // 900-999: bugs in nucleus.
-    /// An internal error in nucleus. Also returned for an error kind that this build of
-    /// the C API has no code for yet; the message still describes the error.
+    /// An internal error in nucleus; the message describes it. Please report it.
     NUCLEUS_INTERNAL = 900,
     /// nucleus panicked; the call had no effect it could report. Please report it.
     NUCLEUS_PANIC = 901,

@@ -161,6 +161,10 @@ fn run(exe: &Path, valgrind: bool) -> String {
     } else if valgrind && stderr.contains("pidfd_open: Function not implemented") {
         " (this valgrind does not implement pidfd_open, so nucleus-core must fall back \
          to waitpid when pidfd_open fails with ENOSYS)"
+    } else if valgrind && stderr.contains("unhandled amd64-linux syscall: 444") {
+        " (this valgrind does not implement the Landlock system calls, so the caller-side \
+         probe in nucleus-core sees no Landlock; the probe must not depend on the caller \
+         being run natively, e.g. ask the supervisor)"
     } else {
         ""
     };

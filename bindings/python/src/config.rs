@@ -99,7 +99,8 @@ impl SandboxConfig {
     #[pyo3(signature = (
         *, hostname=None, env=None, cwd=None, rootfs=None, workspace=None, mounts=None,
         tmpfs_size=None, network=None, user=None, allow_degraded=None, state_root=None,
-        shim_path=None, memory=None, cpus=None, pids=None
+        shim_path=None, memory=None, cpus=None, pids=None, security=None, seccomp=None,
+        landlock=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -119,6 +120,9 @@ impl SandboxConfig {
         memory: Option<Bound<'_, PyAny>>,
         cpus: Option<Bound<'_, PyAny>>,
         pids: Option<Bound<'_, PyAny>>,
+        security: Option<Bound<'_, PyAny>>,
+        seccomp: Option<Bound<'_, PyAny>>,
+        landlock: Option<Bound<'_, PyAny>>,
     ) -> PyResult<SandboxConfig> {
         let fields = Fields {
             hostname,
@@ -136,6 +140,9 @@ impl SandboxConfig {
             memory,
             cpus,
             pids,
+            security,
+            seccomp,
+            landlock,
         };
         Ok(SandboxConfig { inner: fields.into_config(py, None)? })
     }
@@ -192,6 +199,9 @@ pub struct Fields<'py> {
     pub memory: Option<Bound<'py, PyAny>>,
     pub cpus: Option<Bound<'py, PyAny>>,
     pub pids: Option<Bound<'py, PyAny>>,
+    pub security: Option<Bound<'py, PyAny>>,
+    pub seccomp: Option<Bound<'py, PyAny>>,
+    pub landlock: Option<Bound<'py, PyAny>>,
 }
 
 impl<'py> Fields<'py> {
@@ -246,26 +256,51 @@ impl<'py> Fields<'py> {
             }
             doc.set_item("mounts", list)?;
         }
-        // Resource limits live in the config's "limits" section; a nucleus-core without
-        // that section rejects it, naming the field.
+        // memory, cpus and pids go into the "limits" section, over what it holds.
         let limits = [("memory", self.memory), ("cpus", self.cpus), ("pids", self.pids)];
         if limits.iter().any(|(_, v)| v.is_some()) {
-            let section = match doc.get_item("limits")? {
-                Some(existing) => existing.cast_into::<PyDict>()?,
-                None => PyDict::new(py),
-            };
+            let section = section(py, &doc, "limits")?;
             for (key, value) in limits {
                 if let Some(v) = value {
                     section.set_item(key, v)?;
                 }
             }
-            doc.set_item("limits", section)?;
+        }
+        // security= is the "security" section as a dict; its keys replace the same keys
+        // of the base config's section. seccomp= (a mode string, or the whole "seccomp"
+        // dict) and landlock= are shorthands laid over that.
+        if let Some(security) = self.security {
+            let given = py.get_type::<PyDict>().call1((security,))?.cast_into::<PyDict>()?;
+            section(py, &doc, "security")?.update(given.as_mapping())?;
+        }
+        if let Some(seccomp) = self.seccomp {
+            let security = section(py, &doc, "security")?;
+            if seccomp.is_instance_of::<PyString>() {
+                section(py, &security, "seccomp")?.set_item("mode", seccomp)?;
+            } else {
+                security.set_item("seccomp", py.get_type::<PyDict>().call1((seccomp,))?)?;
+            }
+        }
+        if let Some(landlock) = self.landlock {
+            section(py, &doc, "security")?.set_item("landlock", landlock)?;
         }
         let text: String = json.call_method1("dumps", (doc,)).map_err(|e| {
             config_error("<root>", format!("cannot express the config as JSON: {e}"))
         })?.extract()?;
         nucleus_core::SandboxConfig::from_json(&text).map_err(py_err)
     }
+}
+
+/// The dict at `doc[key]`, made (empty) when missing; a copy of it when it is one, so a
+/// dict the caller passed in is never changed.
+fn section<'py>(py: Python<'py>, doc: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyDict>> {
+    let section = match doc.get_item(key)? {
+        Some(existing) if existing.is_instance_of::<PyDict>() => existing.cast_into::<PyDict>()?.copy()?,
+        Some(other) => return Err(config_error(key, format!("must be a dict, not {}", other.get_type().name()?))),
+        None => PyDict::new(py),
+    };
+    doc.set_item(key, &section)?;
+    Ok(section)
 }
 
 /// A mount given as `Mount`, a dict, or a `(source, target[, readonly])` tuple.

@@ -18,6 +18,7 @@ pyo3::import_exception!(nucleus._errors, ExecError);
 pyo3::import_exception!(nucleus._errors, TimeoutExpired);
 pyo3::import_exception!(nucleus._errors, CalledProcessError);
 pyo3::import_exception!(nucleus._errors, InternalError);
+pyo3::import_exception!(nucleus._errors, DegradedWarning);
 
 /// A core error with the binding's conversion to a Python exception.
 ///
@@ -118,6 +119,11 @@ fn build(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
 /// A `ConfigError` for an argument checked by the binding itself.
 pub fn config_error(field: &str, reason: impl Into<String>) -> PyErr {
     py_err(Error::InvalidConfig { field: field.into(), reason: reason.into() })
+}
+
+/// An `InternalError` for a bug in the binding.
+pub fn internal_error(reason: impl Into<String>) -> PyErr {
+    py_err(Error::Internal { reason: reason.into() })
 }
 
 /// A `SandboxStateError` for a sandbox that has been closed.

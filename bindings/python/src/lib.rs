@@ -48,6 +48,20 @@ fn cleanup_stale(py: Python<'_>, state_root: Option<PathBuf>) -> PyResult<Vec<St
     py.detach(|| nucleus_core::cleanup_stale(state_root.as_deref())).map_err(errors::py_err)
 }
 
+/// Check what this host can enforce, without making a sandbox. Returns a dict::
+///
+///     {"checks": [{"name": "landlock", "ok": True, "detail": "ABI 6", "fix": None},
+///                 ...]}
+///
+/// with the checks ``user_namespaces``, ``landlock``, ``seccomp``, ``cgroups``,
+/// ``container`` and ``supervisor``, in that order; ``fix`` is a one-line remedy when
+/// ``ok`` is false. ``python -m nucleus doctor`` prints it.
+#[pyfunction]
+fn doctor(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let report = py.detach(nucleus_core::doctor);
+    py.import("json")?.call_method1("loads", (report.to_json(),))
+}
+
 /// The compiled core of the ``nucleus`` package; import ``nucleus`` instead.
 #[pymodule(gil_used = false)]
 fn _nucleus(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -63,5 +77,6 @@ fn _nucleus(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<process::Process>()?;
     m.add_function(wrap_pyfunction!(bundled_shim_path, m)?)?;
     m.add_function(wrap_pyfunction!(cleanup_stale, m)?)?;
+    m.add_function(wrap_pyfunction!(doctor, m)?)?;
     Ok(())
 }

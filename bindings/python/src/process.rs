@@ -1,18 +1,16 @@
-//! Commands: `CompletedProcess` (the result of `run`), the streaming `Process` of
-//! `spawn`, and the loop that drives a `run`.
+//! Commands: `CompletedProcess` (the result of `run`) and the streaming `Process` of
+//! `spawn`.
 //!
-//! `run` is built on the core's `spawn` rather than its `exec` so that it can wait in
-//! short slices: between slices it takes the GIL back just long enough to call
-//! `check_signals`, so Ctrl-C raises `KeyboardInterrupt` promptly (after the command
-//! has been killed).
+//! `run` itself is the core's `exec_cancellable` (see `sandbox.rs`); `Process.wait`
+//! waits in short slices without the GIL and takes it back between them just long
+//! enough to call `check_signals`, so Ctrl-C raises `KeyboardInterrupt` promptly.
 
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::fd::IntoRawFd;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use nucleus_core::{Error, ExitStatus};
+use nucleus_core::ExitStatus;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
@@ -21,9 +19,6 @@ use crate::errors::{py_err, raise_with, CalledProcessError, TimeoutExpired};
 /// How long a thread waits without the GIL before it checks for signals.
 pub const SLICE: Duration = Duration::from_millis(100);
 
-/// How long a command killed for its timeout may take to be reported dead.
-const KILL_GRACE: Duration = Duration::from_secs(5);
-
 /// The result of :meth:`Sandbox.run`, shaped like :class:`subprocess.CompletedProcess`.
 ///
 /// ``returncode`` is the exit code, or ``-N`` when signal ``N`` ended the command.
@@ -31,6 +26,9 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 /// ``timed_out`` is true when the command was killed for its timeout (``run`` then
 /// raises :class:`TimeoutExpired`, whose ``result`` is this object); ``truncated`` when
 /// output beyond ``max_output`` was dropped; ``duration`` is in seconds.
+/// ``oom_killed`` is true when the OOM killer ended a process of the sandbox while the
+/// command ran (only with a memory limit); ``peak_memory`` is the most memory the
+/// sandbox has used at once so far, in bytes, or ``None`` without a cgroup.
 #[pyclass(frozen, get_all, module = "nucleus._nucleus")]
 pub struct CompletedProcess {
     /// The command as given to ``run``.
@@ -43,6 +41,10 @@ pub struct CompletedProcess {
     pub stderr: Py<PyAny>,
     /// Killed because it ran past its timeout.
     pub timed_out: bool,
+    /// The OOM killer ended a process of the sandbox while the command ran.
+    pub oom_killed: bool,
+    /// The sandbox's peak memory so far in bytes, when it has a cgroup.
+    pub peak_memory: Option<u64>,
     /// Output past ``max_output`` was dropped.
     pub truncated: bool,
     /// Seconds from the request to the command's end.
@@ -75,6 +77,9 @@ impl CompletedProcess {
         }
         if self.timed_out {
             text.push_str(", timed_out=True");
+        }
+        if self.oom_killed {
+            text.push_str(", oom_killed=True");
         }
         if self.truncated {
             text.push_str(", truncated=True");
@@ -123,16 +128,6 @@ pub fn timeout_error(result: &Bound<'_, CompletedProcess>, timeout: f64) -> PyEr
     build().unwrap_or_else(|e| e)
 }
 
-/// What a finished `run` collected.
-pub struct RunOutput {
-    pub status: ExitStatus,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    pub timed_out: bool,
-    pub truncated: bool,
-    pub duration: Duration,
-}
-
 /// `returncode` the way `subprocess` reports it.
 pub fn returncode(status: ExitStatus) -> i32 {
     match (status.code, status.signal) {
@@ -140,207 +135,6 @@ pub fn returncode(status: ExitStatus) -> i32 {
         (None, Some(signal)) => -signal,
         (None, None) => -1,
     }
-}
-
-/// One output stream being collected, without ever blocking the command: past the cap,
-/// bytes are read and dropped.
-struct Collector {
-    file: Option<File>,
-    data: Vec<u8>,
-    cap: usize,
-    truncated: bool,
-}
-
-impl Collector {
-    fn new(file: Option<File>, cap: usize) -> Result<Collector, Error> {
-        if let Some(f) = &file {
-            set_nonblocking(f)?;
-        }
-        Ok(Collector { file, data: Vec::new(), cap, truncated: false })
-    }
-
-    /// Read what is there now; closes the stream at EOF.
-    fn read_available(&mut self) -> Result<(), Error> {
-        let mut buf = [0u8; 65536];
-        while let Some(f) = &mut self.file {
-            match f.read(&mut buf) {
-                Ok(0) => self.file = None,
-                Ok(n) => {
-                    let room = self.cap.saturating_sub(self.data.len());
-                    self.data.extend_from_slice(&buf[..n.min(room)]);
-                    self.truncated |= n > room;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_error("read", &e)),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The state of a `run` between slices.
-pub struct Run {
-    child: nucleus_core::Process,
-    stdin: Option<File>,
-    input: Vec<u8>,
-    written: usize,
-    out: Collector,
-    err: Collector,
-    started: Instant,
-    deadline: Option<Instant>,
-    timed_out: bool,
-}
-
-impl Run {
-    /// Take over a just-spawned command: feed it `input`, collect at most `cap` bytes of
-    /// each output stream, and kill it at `timeout`.
-    pub fn new(
-        mut child: nucleus_core::Process,
-        input: Vec<u8>,
-        cap: usize,
-        timeout: Option<Duration>,
-        started: Instant,
-    ) -> Result<Run, Error> {
-        // Without input, stdin is closed at once: the command sees EOF.
-        let stdin = child.stdin.take().filter(|_| !input.is_empty());
-        if let Some(f) = &stdin {
-            set_nonblocking(f)?;
-        }
-        let out = Collector::new(child.stdout.take(), cap)?;
-        let err = Collector::new(child.stderr.take(), cap)?;
-        Ok(Run {
-            child,
-            stdin,
-            input,
-            written: 0,
-            out,
-            err,
-            started,
-            deadline: timeout.map(|t| started + t),
-            timed_out: false,
-        })
-    }
-
-    /// Drive the command until it ends or `slice_end` passes; `Some` when it ended.
-    /// Blocks: call without the GIL.
-    pub fn step(&mut self, slice_end: Instant) -> Result<Option<RunOutput>, Error> {
-        loop {
-            let now = Instant::now();
-            if let Some(deadline) = self.deadline {
-                if now >= deadline {
-                    if self.timed_out {
-                        return Err(Error::Timeout {
-                            what: "killing the timed-out command".into(),
-                            after: KILL_GRACE,
-                        });
-                    }
-                    self.timed_out = true;
-                    self.child.kill(libc::SIGKILL)?;
-                    self.deadline = Some(now + KILL_GRACE);
-                }
-            }
-            let until = match self.deadline {
-                Some(d) => d.min(slice_end),
-                None => slice_end,
-            };
-            let left = until.saturating_duration_since(now);
-            let exited = if self.out.file.is_none() && self.err.file.is_none() && self.stdin.is_none() {
-                self.child.wait_timeout(left)?
-            } else {
-                self.poll_streams(left)?;
-                self.child.try_wait()?
-            };
-            if let Some(status) = exited {
-                // What the command wrote before it exited is in the pipes. Processes it
-                // left in the background may hold them open, so take what is there.
-                self.out.read_available()?;
-                self.err.read_available()?;
-                return Ok(Some(RunOutput {
-                    status,
-                    truncated: self.out.truncated || self.err.truncated,
-                    stdout: std::mem::take(&mut self.out.data),
-                    stderr: std::mem::take(&mut self.err.data),
-                    timed_out: self.timed_out,
-                    duration: self.started.elapsed(),
-                }));
-            }
-            if Instant::now() >= slice_end {
-                return Ok(None);
-            }
-        }
-    }
-
-    /// Wait up to `left` for any stream to be ready, then move what can be moved.
-    fn poll_streams(&mut self, left: Duration) -> Result<(), Error> {
-        let mut fds = Vec::with_capacity(3);
-        for c in [&self.out, &self.err] {
-            if let Some(f) = &c.file {
-                fds.push(libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-            }
-        }
-        if let Some(f) = &self.stdin {
-            fds.push(libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLOUT, revents: 0 });
-        }
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: fds is a valid array of initialised pollfd structs of the given length.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() != ErrorKind::Interrupted {
-                return Err(io_error("poll", &e));
-            }
-        }
-        self.out.read_available()?;
-        self.err.read_available()?;
-        if let Some(f) = &mut self.stdin {
-            loop {
-                if self.written == self.input.len() {
-                    self.stdin = None;
-                    break;
-                }
-                match f.write(&self.input[self.written..]) {
-                    Ok(n) => self.written += n,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    // The command closed its stdin: the rest of the input is not wanted.
-                    // (Python ignores SIGPIPE, so this is EPIPE, not a signal.)
-                    Err(_) => {
-                        self.stdin = None;
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Kill the command and wait briefly for it (after an interrupt).
-    pub fn abandon(&mut self) {
-        let _ = self.child.kill(libc::SIGKILL);
-        let _ = self.child.wait_timeout(Duration::from_secs(1));
-    }
-}
-
-fn set_nonblocking(f: &File) -> Result<(), Error> {
-    let fd = f.as_raw_fd();
-    // SAFETY: fcntl on a descriptor this File owns; no pointers involved.
-    let rc = unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 {
-            flags
-        } else {
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK)
-        }
-    };
-    if rc < 0 {
-        return Err(io_error("fcntl", &std::io::Error::last_os_error()));
-    }
-    Ok(())
-}
-
-fn io_error(call: &str, e: &std::io::Error) -> Error {
-    Error::Syscall { call: call.into(), path: None, errno: e.raw_os_error().unwrap_or(0) }
 }
 
 /// A command started with :meth:`Sandbox.spawn`, shaped like :class:`subprocess.Popen`.

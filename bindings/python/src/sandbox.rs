@@ -6,17 +6,18 @@
 //! first and Python objects are built after.
 
 use std::collections::BTreeMap;
+use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nucleus_core::ExecRequest;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use crate::config::{self, Fields, SandboxConfig};
-use crate::errors::{closed_error, config_error, py_err};
-use crate::process::{self, CompletedProcess, Process, Run, StreamOptions, SLICE};
+use crate::errors::{closed_error, config_error, internal_error, py_err, DegradedWarning};
+use crate::process::{self, CompletedProcess, Process, StreamOptions};
 
 /// A running sandbox: an isolated set of namespaces with its own root filesystem in
 /// which commands run.
@@ -24,9 +25,18 @@ use crate::process::{self, CompletedProcess, Process, Run, StreamOptions, SLICE}
 /// ``Sandbox(config=None, **kwargs)`` creates *and starts* the sandbox. The keyword
 /// arguments are the fields of the config schema (``hostname``, ``env``, ``cwd``,
 /// ``rootfs``, ``workspace``, ``mounts``, ``tmpfs_size``, ``network``, ``user``,
-/// ``allow_degraded``, ``state_root``, ``shim_path``); given together with a
-/// :class:`SandboxConfig`, they override its fields. Use it as a context manager, or
-/// call :meth:`close`; a sandbox that is garbage-collected is torn down too.
+/// ``allow_degraded``, ``state_root``, ``shim_path``), plus shorthands: ``memory``
+/// (bytes, or a size such as ``"512M"``), ``cpus`` (a float) and ``pids`` for the
+/// ``limits`` section; ``security`` (a dict of that section), ``seccomp`` (``"enforce"``,
+/// ``"log"``, ``"off"`` or a dict of the ``seccomp`` section) and ``landlock`` (a bool).
+/// Given together with a :class:`SandboxConfig`, they override its fields. Use it as a
+/// context manager, or call :meth:`close`; a sandbox that is garbage-collected is torn
+/// down too.
+///
+/// A protection the host cannot enforce raises :class:`UnsupportedError`, unless
+/// ``allow_degraded=True``: then the sandbox starts, :attr:`warnings` lists what is
+/// missing, and each is also emitted as a :class:`DegradedWarning`. Resource limits need
+/// root or a delegated cgroup v2 subtree.
 #[pyclass(frozen, module = "nucleus._nucleus")]
 pub struct Sandbox {
     handle: RwLock<Option<Arc<nucleus_core::Sandbox>>>,
@@ -43,7 +53,17 @@ impl Sandbox {
                 Ok::<_, nucleus_core::Error>(sandbox)
             })
             .map_err(py_err)?;
-        Ok(Sandbox { id: sandbox.id().to_owned(), handle: RwLock::new(Some(Arc::new(sandbox))) })
+        let warnings = sandbox.warnings();
+        let sandbox = Sandbox { id: sandbox.id().to_owned(), handle: RwLock::new(Some(Arc::new(sandbox))) };
+        // Attributed to the caller's line (no Python frame is between it and this code).
+        // A filter that turns the warning into an error raises it here, and dropping
+        // `sandbox` tears the sandbox down.
+        let category = py.get_type::<DegradedWarning>();
+        for warning in warnings {
+            let message = CString::new(warning.replace('\0', "\\0")).expect("NULs replaced");
+            PyErr::warn(py, category.as_any(), &message, 1)?;
+        }
+        Ok(sandbox)
     }
 
     /// The core sandbox, or `SandboxStateError` once closed.
@@ -152,7 +172,8 @@ impl Sandbox {
     #[pyo3(signature = (
         config=None, *, hostname=None, env=None, cwd=None, rootfs=None, workspace=None,
         mounts=None, tmpfs_size=None, network=None, user=None, allow_degraded=None,
-        state_root=None, shim_path=None, memory=None, cpus=None, pids=None
+        state_root=None, shim_path=None, memory=None, cpus=None, pids=None, security=None,
+        seccomp=None, landlock=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -173,6 +194,9 @@ impl Sandbox {
         memory: Option<Bound<'_, PyAny>>,
         cpus: Option<Bound<'_, PyAny>>,
         pids: Option<Bound<'_, PyAny>>,
+        security: Option<Bound<'_, PyAny>>,
+        seccomp: Option<Bound<'_, PyAny>>,
+        landlock: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Sandbox> {
         let fields = Fields {
             hostname,
@@ -190,6 +214,9 @@ impl Sandbox {
             memory,
             cpus,
             pids,
+            security,
+            seccomp,
+            landlock,
         };
         let base = config.as_ref().map(|c| &c.get().inner);
         let config = fields.into_config(py, base)?;
@@ -246,6 +273,43 @@ impl Sandbox {
         Ok(self.handle()?.supervisor_pid())
     }
 
+    /// Warnings of degraded mode: each protection the config asked for that this host
+    /// does not enforce (empty unless ``allow_degraded=True``, or seccomp is in log
+    /// mode). The same texts were emitted as :class:`DegradedWarning` at creation.
+    #[getter]
+    fn warnings(&self) -> PyResult<Vec<String>> {
+        Ok(self.handle()?.warnings())
+    }
+
+    /// Which protections hold, verified from inside the running sandbox by a probe
+    /// process confined exactly like a command. Returns a dict::
+    ///
+    ///     {"layers": [{"layer": "seccomp", "requested": True, "enforced": True,
+    ///                  "verified": "/proc/self/status: Seccomp: 2, ..."}, ...],
+    ///      "warnings": [...]}
+    ///
+    /// with one entry per layer in a fixed order (the namespaces, ``uid_map``,
+    /// ``no_new_privs``, ``capabilities``, ``seccomp``, ``landlock``, ``rlimits``,
+    /// ``read_only_root``) and the warnings of degraded mode.
+    fn security_report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let handle = self.handle()?;
+        let report = py.detach(|| handle.security_report()).map_err(py_err)?;
+        py.import("json")?.call_method1("loads", (report.to_json(),))
+    }
+
+    /// The counters of the sandbox's cgroup, as a dict: ``memory_current`` and
+    /// ``memory_peak`` (bytes), ``cpu_usec`` (CPU time of all its processes, in
+    /// microseconds), ``tasks`` (alive now, its init included) and ``oom_kills``. A
+    /// counter this host's kernel does not keep is ``None``. Raises
+    /// :class:`UnsupportedError` for a sandbox without limits, which has no cgroup.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let handle = self.handle()?;
+        let stats = py.detach(|| handle.stats()).map_err(py_err)?;
+        // Through the core's serde shape, so a counter added there appears here too.
+        let json = serde_json::to_string(&stats).map_err(|e| internal_error(format!("stats as JSON: {e}")))?;
+        py.import("json")?.call_method1("loads", (json,))
+    }
+
     /// Run a command to completion and return a :class:`CompletedProcess`, like
     /// :func:`subprocess.run` with captured output.
     ///
@@ -256,7 +320,9 @@ impl Sandbox {
     /// then it is decoded as ``encoding`` (default UTF-8) with ``errors`` (default
     /// ``"replace"``, as output of untrusted code is often not valid text). At most
     /// ``max_output`` bytes of each stream are kept (default 16 MiB); the rest is
-    /// dropped and ``truncated`` set.
+    /// dropped and ``truncated`` set. With a memory limit, ``oom_killed`` tells whether
+    /// the OOM killer struck while the command ran and ``peak_memory`` the sandbox's
+    /// peak so far.
     ///
     /// Raises :class:`TimeoutExpired` (with the partial output and the
     /// ``CompletedProcess`` as ``result``) if the command ran past ``timeout`` seconds,
@@ -287,35 +353,38 @@ impl Sandbox {
         let mut request = ExecRequest::new(argv(py, &args, shell)?);
         request.env = env_map(env.as_ref())?;
         request.cwd = cwd;
-        let input = match &input {
+        request.stdin = match &input {
             Some(v) if !v.is_none() => data_bytes(v, "input")?,
             _ => Vec::new(),
         };
-        let timeout_duration = timeout.map(|t| seconds(t, "timeout")).transpose()?;
-        let cap = match max_output {
+        request.timeout = timeout.map(|t| seconds(t, "timeout")).transpose()?;
+        request.max_output = match max_output {
             Some(0) => return Err(config_error("max_output", "must be at least 1")),
-            Some(n) => n,
-            None => nucleus_core::process::DEFAULT_MAX_OUTPUT,
+            other => other,
         };
-        let started = Instant::now();
-        let mut run = py
+        // The core runs the command; every 100 ms it asks whether to stop, which takes
+        // the GIL back just long enough to see a pending Ctrl-C. The command is killed
+        // before the KeyboardInterrupt is raised.
+        let mut interrupt: Option<PyErr> = None;
+        let output = py
             .detach(|| {
-                let child = handle.spawn(&request)?;
-                Run::new(child, input, cap, timeout_duration, started)
+                let mut cancel = || {
+                    Python::attach(|py| match py.check_signals() {
+                        Ok(()) => false,
+                        Err(e) => {
+                            interrupt = Some(e);
+                            true
+                        }
+                    })
+                };
+                handle.exec_cancellable(&request, &mut cancel)
             })
             .map_err(py_err)?;
-        let output = loop {
-            match py.detach(|| run.step(Instant::now() + SLICE)) {
-                Ok(Some(output)) => break output,
-                Ok(None) => {}
-                Err(e) => return Err(py_err(e)),
-            }
-            if let Err(interrupt) = py.check_signals() {
-                py.detach(|| run.abandon());
-                return Err(interrupt);
-            }
+        let Some(output) = output else {
+            return Err(interrupt.unwrap_or_else(|| {
+                pyo3::exceptions::PyKeyboardInterrupt::new_err("the command was cancelled")
+            }));
         };
-        drop(run);
         let text = text || encoding.is_some() || errors.is_some();
         let result = Bound::new(
             py,
@@ -325,11 +394,13 @@ impl Sandbox {
                 stdout: decode(py, output.stdout, text, encoding.as_deref(), errors.as_deref())?.unbind(),
                 stderr: decode(py, output.stderr, text, encoding.as_deref(), errors.as_deref())?.unbind(),
                 timed_out: output.timed_out,
+                oom_killed: output.oom_killed,
+                peak_memory: output.peak_memory,
                 truncated: output.truncated,
                 duration: output.duration.as_secs_f64(),
             },
         )?;
-        if output.timed_out {
+        if result.get().timed_out {
             return Err(process::timeout_error(&result, timeout.unwrap_or_default()));
         }
         if check && result.get().returncode != 0 {

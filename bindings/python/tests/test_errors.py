@@ -158,3 +158,10 @@ def test_errors_can_be_constructed_by_users():
     assert e.program == "p"
     e = nucleus.TimeoutExpired("t", cmd=["a"], timeout=1.0, stdout=b"o", stderr=b"e")
     assert (e.cmd, e.timeout, e.stdout, e.stderr, e.result) == (["a"], 1.0, b"o", b"e", None)
+
+
+def test_warning_hierarchy():
+    assert issubclass(nucleus.DegradedWarning, nucleus.NucleusWarning)
+    assert issubclass(nucleus.NucleusWarning, UserWarning)
+    assert not issubclass(nucleus.NucleusWarning, nucleus.NucleusError)
+    assert nucleus.DegradedWarning.__module__ == "nucleus._errors"

@@ -119,13 +119,26 @@ def test_cleanup_stale_removes_what_a_killed_supervisor_left(tmp_path):
         workspace = sb.workspace_path
         os.kill(sb.supervisor_pid, signal.SIGKILL)
         assert wait_until(lambda: not alive(sb.supervisor_pid))
-        sb.close()
+        # The handle is still open, as in a caller that has not noticed yet.
         assert nucleus.cleanup_stale(state_root) == [sb.id]
         assert not os.path.exists(workspace)
         assert not (state_root / f"{sb.id}.json").exists()
+        sb.close()
         # The live sandbox is left alone.
         assert (state_root / f"{running.id}.json").exists()
         assert running.run(["true"]).returncode == 0
         assert nucleus.cleanup_stale(str(state_root)) == []
     finally:
         running.close()
+
+
+def test_close_after_the_supervisor_was_killed_removes_what_it_left(tmp_path):
+    state_root = tmp_path / "state"
+    sb = nucleus.Sandbox(state_root=state_root)
+    workspace = sb.workspace_path
+    os.kill(sb.supervisor_pid, signal.SIGKILL)
+    assert wait_until(lambda: not alive(sb.supervisor_pid))
+    sb.close()
+    assert not os.path.exists(workspace)
+    assert not (state_root / f"{sb.id}.json").exists()
+    assert nucleus.cleanup_stale(state_root) == []

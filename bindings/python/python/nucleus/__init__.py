@@ -23,11 +23,22 @@ as keyword arguments (``hostname``, ``env``, ``cwd``, ``rootfs``, ``workspace``,
 :meth:`Sandbox.from_json`. Invalid input raises :class:`ConfigError`, whose ``field``
 names the offending field (``"mounts[0].target"``).
 
+Resource limits and security layers have keyword arguments too: ``memory="512M"``,
+``cpus=1.0``, ``pids=256`` (the ``limits`` section; they need root or a delegated
+cgroup v2 subtree), ``seccomp="enforce"|"log"|"off"``, ``landlock=True`` and
+``security={...}`` (the whole ``security`` section). A protection the host cannot
+enforce raises :class:`UnsupportedError`; with ``allow_degraded=True`` the sandbox
+starts anyway, lists what is missing in :attr:`Sandbox.warnings` and emits each as a
+:class:`DegradedWarning`. :meth:`Sandbox.security_report` says which layers hold,
+verified from inside the sandbox; :meth:`Sandbox.stats` gives the cgroup counters; and
+:func:`doctor` (``python -m nucleus doctor``) checks what this host supports.
+
 ``run`` returns a :class:`CompletedProcess` like :func:`subprocess.run` does, with
 bytes output unless ``text=True``; a timeout raises :class:`TimeoutExpired` (which is
 also a :class:`subprocess.TimeoutExpired` and a :class:`TimeoutError`) carrying the
 partial output, after the command has been killed; ``check=True`` raises
-:class:`CalledProcessError` (also a :class:`subprocess.CalledProcessError`).
+:class:`CalledProcessError` (also a :class:`subprocess.CalledProcessError`). With a
+memory limit, ``oom_killed`` and ``peak_memory`` say how the command fared.
 
 Threads: every call that waits releases the GIL, and one sandbox may be used from many
 threads at once. Waits are interrupted by Ctrl-C (``KeyboardInterrupt``), and the
@@ -57,9 +68,11 @@ Try it from a shell: ``python -m nucleus run --hostname box -- uname -a``.
 from ._errors import (
     CalledProcessError,
     ConfigError,
+    DegradedWarning,
     ExecError,
     InternalError,
     NucleusError,
+    NucleusWarning,
     SandboxError,
     SandboxStateError,
     TimeoutExpired,
@@ -75,6 +88,7 @@ from ._nucleus import (
     __version__,
     bundled_shim_path,
     cleanup_stale,
+    doctor,
 )
 
 __all__ = [
@@ -92,8 +106,11 @@ __all__ = [
     "TimeoutExpired",
     "CalledProcessError",
     "InternalError",
+    "NucleusWarning",
+    "DegradedWarning",
     "WORKSPACE_DIR",
     "bundled_shim_path",
     "cleanup_stale",
+    "doctor",
     "__version__",
 ]

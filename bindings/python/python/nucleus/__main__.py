@@ -1,6 +1,9 @@
 """``python -m nucleus run [options] -- CMD [ARGS...]``: run one command in a fresh
 sandbox, with its output streamed to this terminal. The exit status is the command's
-(128 + N when signal N killed it)."""
+(128 + N when signal N killed it).
+
+``python -m nucleus doctor``: check what this host can enforce; prints one line per
+check (and how to fix a failed one) and exits 0 when every check passed, else 1."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import sys
 import threading
 from typing import IO, Any, Dict, List, Optional, Sequence
 
-from . import Mount, NucleusError, Sandbox, SandboxConfig, __version__
+from . import Mount, NucleusError, Sandbox, SandboxConfig, __version__, doctor
 
 
 def _mount(text: str) -> Mount:
@@ -47,9 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workspace", help="host directory to mount at /workspace")
     run.add_argument("--rootfs", help="root filesystem directory")
     run.add_argument("--tmpfs-size", help="size of /tmp, e.g. 64M")
+    run.add_argument("--memory", help="memory limit of the sandbox, e.g. 512M")
+    run.add_argument("--cpus", type=float, help="CPU limit of the sandbox, e.g. 1.5")
+    run.add_argument("--pids", type=int, help="most tasks the sandbox may have at once")
+    run.add_argument("--seccomp", choices=["enforce", "log", "off"])
+    run.add_argument("--no-landlock", dest="landlock", action="store_false", default=None)
     run.add_argument("--allow-degraded", action="store_true", default=None)
     run.add_argument("--timeout", type=float, help="kill the command after this many seconds")
     run.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    sub.add_parser("doctor", help="check what this host can enforce (exit 1 if anything is missing)")
     return parser
 
 
@@ -86,7 +95,9 @@ def _run(opts: argparse.Namespace) -> int:
         with open(opts.config, encoding="utf-8") as f:
             config = SandboxConfig.from_json(f.read())
     kwargs: Dict[str, Any] = {}
-    for name in ("hostname", "network", "cwd", "workspace", "rootfs", "tmpfs_size", "allow_degraded"):
+    names = ("hostname", "network", "cwd", "workspace", "rootfs", "tmpfs_size", "memory", "cpus",
+             "pids", "seccomp", "landlock", "allow_degraded")
+    for name in names:
         value = getattr(opts, name)
         if value is not None:
             kwargs[name] = value
@@ -117,12 +128,24 @@ def _run(opts: argparse.Namespace) -> int:
     return code if code >= 0 else 128 - code
 
 
+def _doctor() -> int:
+    checks = doctor()["checks"]
+    width = max(len(c["name"]) for c in checks)
+    for c in checks:
+        print(f"{'ok  ' if c['ok'] else 'FAIL'} {c['name']:<{width}}  {c['detail']}")
+        if c["fix"]:
+            print(f"     {'':<{width}}  fix: {c['fix']}")
+    return 0 if all(c["ok"] for c in checks) else 1
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m nucleus``."""
     opts = _parser().parse_args(argv)
     try:
         if opts.command == "run":
             return _run(opts)
+        if opts.command == "doctor":
+            return _doctor()
     except NucleusError as e:
         detail = f" (field {e.field})" if getattr(e, "field", "") else ""
         print(f"python -m nucleus: {e}{detail}", file=sys.stderr)

@@ -20,6 +20,14 @@ Every error carries ``kind``, a stable string naming the kind of failure:
 ``called_process`` :class:`CalledProcessError`
 ``internal``       :class:`InternalError`
 =================  ===========================================================
+
+Warnings: a sandbox created with ``allow_degraded=True`` on a host that cannot enforce
+every protection it asked for (Landlock on an old kernel, resource limits without a
+usable cgroup, ...) still starts, and each protection it lacks is emitted as a
+:class:`DegradedWarning` (a :class:`NucleusWarning`, a :class:`UserWarning`). The same
+texts stay available as data in ``Sandbox.warnings`` and in
+``Sandbox.security_report()["warnings"]``. Turn them into errors with
+``warnings.simplefilter("error", nucleus.DegradedWarning)``.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ __all__ = [
     "TimeoutExpired",
     "CalledProcessError",
     "InternalError",
+    "NucleusWarning",
+    "DegradedWarning",
 ]
 
 
@@ -215,3 +225,15 @@ class InternalError(NucleusError):
     """A bug in nucleus. Please report it with the message."""
 
     kind = "internal"
+
+
+class NucleusWarning(UserWarning):
+    """Base class of the warnings nucleus emits."""
+
+
+class DegradedWarning(NucleusWarning):
+    """A protection the sandbox's config asked for is not enforced on this host, and
+    the sandbox was started anyway because it allows degraded mode (``allow_degraded``).
+    The message names the layer and says how to get it, e.g.
+    ``"cgroups: cannot create cgroups in ...: run as root, or ..."``. Also emitted for
+    seccomp in log mode, which filters nothing."""

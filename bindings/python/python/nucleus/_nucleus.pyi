@@ -7,6 +7,7 @@ from typing import IO, Any, Literal, Mapping, Optional, Sequence, Tuple, Union, 
 _Path = Union[str, "os.PathLike[str]"]
 _Args = Union[str, bytes, "os.PathLike[str]", Sequence[Union[str, bytes, "os.PathLike[str]"]]]
 _MountSpec = Union["Mount", Mapping[str, Any], Tuple[_Path, _Path], Tuple[_Path, _Path, bool]]
+_SeccompSpec = Union[Literal["enforce", "log", "off"], Mapping[str, Any]]
 
 __all__ = [
     "CompletedProcess",
@@ -18,6 +19,7 @@ __all__ = [
     "__version__",
     "bundled_shim_path",
     "cleanup_stale",
+    "doctor",
 ]
 
 __version__: str
@@ -28,6 +30,9 @@ def bundled_shim_path() -> Optional[str]:
 
 def cleanup_stale(state_root: Optional[_Path] = None) -> list[str]:
     """Remove what sandboxes whose supervisor died left behind; returns their ids."""
+
+def doctor() -> dict[str, Any]:
+    """Check what this host can enforce: {"checks": [{"name", "ok", "detail", "fix"}]}."""
 
 @final
 class Mount:
@@ -63,6 +68,9 @@ class SandboxConfig:
         memory: Union[int, str, None] = None,
         cpus: Optional[float] = None,
         pids: Optional[int] = None,
+        security: Optional[Mapping[str, Any]] = None,
+        seccomp: Optional[_SeccompSpec] = None,
+        landlock: Optional[bool] = None,
     ) -> SandboxConfig: ...
     @staticmethod
     def from_json(json: str) -> SandboxConfig: ...
@@ -84,6 +92,10 @@ class CompletedProcess:
     def stderr(self) -> Any: ...
     @property
     def timed_out(self) -> bool: ...
+    @property
+    def oom_killed(self) -> bool: ...
+    @property
+    def peak_memory(self) -> Optional[int]: ...
     @property
     def truncated(self) -> bool: ...
     @property
@@ -142,6 +154,9 @@ class Sandbox:
         memory: Union[int, str, None] = None,
         cpus: Optional[float] = None,
         pids: Optional[int] = None,
+        security: Optional[Mapping[str, Any]] = None,
+        seccomp: Optional[_SeccompSpec] = None,
+        landlock: Optional[bool] = None,
     ) -> Sandbox: ...
     @staticmethod
     def from_json(json: str) -> Sandbox: ...
@@ -159,6 +174,10 @@ class Sandbox:
     def init_pid(self) -> Optional[int]: ...
     @property
     def supervisor_pid(self) -> Optional[int]: ...
+    @property
+    def warnings(self) -> list[str]: ...
+    def security_report(self) -> dict[str, Any]: ...
+    def stats(self) -> dict[str, Optional[int]]: ...
     def run(
         self,
         args: _Args,
