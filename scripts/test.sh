@@ -9,13 +9,17 @@ root=$(pwd)
 install_prereqs
 
 export CARGO_TERM_COLOR=never
-# What sandboxes leave on the host: supervisors, private workspaces, state records.
+# What sandboxes leave on the host: supervisors, private workspaces, state records,
+# sandbox cgroups.
 leftovers() {
   { pgrep -x nucleus-shim || true; find /tmp -maxdepth 1 -regextype posix-extended -regex '/tmp/nucleus-[0-9a-f]{16}'
+    find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -type d -path '*/nucleus/*' 2>/dev/null || true
     find /run/nucleus /tmp -maxdepth 2 -regextype posix-extended \
       -regex '(/run/nucleus|/tmp/nucleus-[0-9]+)/[0-9a-f]{16}\.json' 2>/dev/null || true; } | sort
 }
 before=$(leftovers)
+# The shared `nucleus` parent cgroups the suites create; removed again at the end.
+parents_before=$(ls -d /sys/fs/cgroup/*/nucleus /sys/fs/cgroup/nucleus 2>/dev/null || true)
 
 echo "== cargo build"
 # cargo test alone does not link the C library (cdylib/staticlib) the C tests use.
@@ -44,9 +48,12 @@ echo "== nothing left behind"
 sleep 1
 after=$(leftovers)
 new=$(comm -13 <(echo "$before") <(echo "$after"))
+for parent in $(ls -d /sys/fs/cgroup/*/nucleus /sys/fs/cgroup/nucleus 2>/dev/null || true); do
+  grep -qxF "$parent" <<<"$parents_before" || rmdir "$parent" || new="$new"$'\n'"$parent (not empty)"
+done
 if [ -n "$new" ]; then
   echo "left behind by the suites:"; echo "$new"; status=1
 else
-  echo "no supervisor, workspace or state record left behind"
+  echo "no supervisor, workspace, state record or cgroup left behind"
 fi
 exit $status

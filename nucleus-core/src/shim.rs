@@ -25,6 +25,10 @@ pub const SHIM_ENV: &str = "NUCLEUS_SHIM";
 /// The descriptor number the supervisor finds its control socket at.
 pub const CONTROL_FD: i32 = 3;
 
+/// The sealed copy lives at or above this descriptor number, clear of the ones the
+/// spawn's file actions write.
+const SPAWN_FD_FLOOR: i32 = 10;
+
 /// Find the supervisor: the explicit path, then `$NUCLEUS_SHIM`, then next to the loaded
 /// library, then next to the running executable (and its parent directory, where cargo
 /// puts test binaries), then the path fixed at build time, then `$PATH`.
@@ -99,6 +103,9 @@ fn sealed_copy(path: &Path) -> Result<Arc<OwnedFd>> {
     let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
     let memfd = sys::memfd_create(c"nucleus-shim", flags | MFD_EXEC)
         .or_else(|_| sys::memfd_create(c"nucleus-shim", flags))?;
+    // The spawn's file actions rewrite descriptors 0-3 in the child before it execs
+    // /proc/self/fd/N; a copy at one of those numbers would be replaced by then.
+    let memfd = sys::dup_above(memfd.as_fd(), SPAWN_FD_FLOOR)?;
     sys::write_all(memfd.as_fd(), &bytes)?;
     sys::add_seals(
         memfd.as_fd(),

@@ -100,6 +100,13 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> Result<()> {
     Ok(())
 }
 
+/// A close-on-exec duplicate of `fd` numbered `floor` or higher.
+pub(crate) fn dup_above(fd: BorrowedFd<'_>, floor: RawFd) -> Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on a valid descriptor returns a new one or -1.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, floor) };
+    check_int(r, "fcntl(F_DUPFD_CLOEXEC)", None).map(|fd| owned(fd as _))
+}
+
 /// Set `FD_CLOEXEC` on a descriptor.
 pub(crate) fn set_cloexec(fd: RawFd) -> Result<()> {
     // SAFETY: F_SETFD on a descriptor the caller owns.

@@ -154,6 +154,16 @@ static void limits_as_root(void) {
     if (!(tasks > 1 && tasks <= 16)) FAIL("%lld tasks under a limit of 16: %s", tasks, json);
     nucleus_string_free(json);
     CHECK_OK(nucleus_sandbox_kill(sb, SIGKILL));
+    /* kill() only sends the signal: wait (bounded) until the dying tasks have left the
+       cgroup, or the next command's fork would still count against the task limit. */
+    for (int tries = 0;; tries++) {
+        CHECK_OK(nucleus_sandbox_stats_json(sb, &json));
+        tasks = json_number(json, "tasks");
+        nucleus_string_free(json);
+        if (tasks == 1) break;
+        if (tries == 500) FAIL("%lld tasks still in the cgroup 5 s after SIGKILL", tasks);
+        usleep(10000);
+    }
 
     /* Past the memory limit: `tail` holds a 256 MiB line and the OOM killer ends it. */
     result = run(sb, "head -c 268435456 /dev/zero | tail -n 1 | wc -c");
