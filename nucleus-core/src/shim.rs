@@ -247,3 +247,19 @@ pub(crate) fn spawn(path: &Path, control: &OwnedFd) -> Result<Supervisor> {
     };
     Ok(Supervisor { pid, pidfd })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_copy_stays_clear_of_the_descriptors_the_spawn_rewrites() {
+        let path = std::env::current_exe().unwrap();
+        let copy = sealed_copy(&path).unwrap();
+        assert!(copy.as_raw_fd() >= SPAWN_FD_FLOOR, "fd {}", copy.as_raw_fd());
+        assert!(Arc::ptr_eq(&copy, &sealed_copy(&path).unwrap()), "one copy per path");
+        // Sealed: the running binary cannot be rewritten through it.
+        let e = sys::write(copy.as_fd(), b"x").unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EPERM));
+    }
+}
