@@ -8,9 +8,7 @@
 //! development hosts have no v2 controllers.
 
 mod common;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -222,18 +220,8 @@ fn cgroups_cleanup_child_body() {
 
 /// A child process owning a sandbox with a memory limit: its id, supervisor and cgroups.
 fn spawn_owner() -> (std::process::Child, String, i32, Vec<PathBuf>) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "cgroups_cleanup_child_body", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines
-        .find_map(|l| l.ok().and_then(|l| l.find("READY ").map(|at| l[at..].to_string())))
-        .expect("child reports READY");
-    let f: Vec<&str> = line.split(' ').collect();
-    (child, f[1].into(), f[2].parse().unwrap(), f[3..].iter().map(PathBuf::from).collect())
+    let (child, f) = spawn_test_child("cgroups_cleanup_child_body", CHILD_ENV);
+    (child, f[0].clone(), f[1].parse().unwrap(), f[2..].iter().map(PathBuf::from).collect())
 }
 
 /// Whether this caller gets cgroups; asserts the refusal otherwise.

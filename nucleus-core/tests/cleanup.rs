@@ -2,9 +2,6 @@
 //! a killed supervisor is found and removed.
 
 mod common;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use common::*;
 use nucleus_core::SandboxConfig;
 
@@ -42,23 +39,12 @@ struct Owned {
 }
 
 fn spawn_owner() -> (std::process::Child, Owned) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "cleanup_child_body", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    // libtest prints the test's name on the same line, before the test's own output.
-    let line = lines
-        .find_map(|l| l.ok().and_then(|l| l.find("READY ").map(|at| l[at..].to_string())))
-        .expect("child reports READY");
-    let f: Vec<&str> = line.split(' ').collect();
+    let (child, f) = spawn_test_child("cleanup_child_body", CHILD_ENV);
     let owned = Owned {
-        id: f[1].into(),
-        supervisor: f[2].parse().unwrap(),
-        workspace: f[3].into(),
-        pid_ns: f[4].into(),
+        id: f[0].clone(),
+        supervisor: f[1].parse().unwrap(),
+        workspace: f[2].clone().into(),
+        pid_ns: f[3].clone().into(),
     };
     (child, owned)
 }

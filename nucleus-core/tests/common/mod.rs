@@ -83,6 +83,24 @@ pub fn host_mounts_mentioning(needle: &str) -> Vec<String> {
         .collect()
 }
 
+/// Run the ignored test `body` of this test binary as a child process with `env` set,
+/// and return it with the fields of the `READY ...` line it prints once its sandbox is up.
+pub fn spawn_test_child(body: &str, env: &str) -> (std::process::Child, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", body, "--ignored", "--nocapture", "--test-threads=1"])
+        .env(env, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // libtest prints the test's name on the same line, before the test's own output.
+    let line = lines
+        .find_map(|l| l.ok().and_then(|l| l.find("READY ").map(|at| l[at + 6..].to_string())))
+        .expect("child reports READY");
+    (child, line.split(' ').map(str::to_string).collect())
+}
+
 /// The effective uid of the test process.
 pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail.
