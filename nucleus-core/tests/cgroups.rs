@@ -116,6 +116,10 @@ fn cgroups_stats_are_sane_and_the_init_is_inside() {
     // there: inside, every hierarchy shows "/".
     let init_cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", sb.init_pid().unwrap())).unwrap();
     assert!(init_cgroups.contains(sb.id()), "{init_cgroups}");
+    // The supervisor carried the init in (v1) or cloned it inside (v2) and is back
+    // where it was spawned, the caller's cgroups.
+    let supervisor = std::fs::read_to_string(format!("/proc/{}/cgroup", sb.supervisor_pid().unwrap())).unwrap();
+    assert_eq!(supervisor, std::fs::read_to_string("/proc/self/cgroup").unwrap());
     let inside = sh_ok(&sb, "cat /proc/self/cgroup");
     assert!(!inside.contains(sb.id()), "host cgroup path visible inside: {inside}");
     sh_ok(&sb, "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; head -c 20000000 /dev/zero > /tmp/fill");

@@ -5,17 +5,17 @@
 //! and `/proc/self/cgroup` (never from a fixed layout), and compiles the config's
 //! `limits` into a [`Cgroups`] value: every directory to create and every file to write.
 //! The supervisor creates the cgroup and puts the sandbox's init in it before the init
-//! runs anything (on v2 the init is born inside it, with `clone3(CLONE_INTO_CGROUP)`), and
-//! removes it when the sandbox ends. The caller reads the counters (OOM kills, peak
+//! runs anything (on v2 the init is born inside it, with `clone3(CLONE_INTO_CGROUP)`; on
+//! v1 the supervisor steps in, clones it, and steps out), and removes it when the sandbox ends. The caller reads the counters (OOM kills, peak
 //! memory, CPU time) straight from the files.
 //!
-//! A sandbox without limits touches no cgroup at all: on v1, moving a process into a
-//! cgroup costs the writer an RCU grace period (about 10 ms on the development hosts).
+//! A sandbox without limits touches no cgroup at all. Moving another process into a
+//! cgroup costs the writer an RCU grace period (several ms on the development hosts), so
+//! it is only the fallback.
 
 mod v1;
 mod v2;
 
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -182,8 +182,9 @@ trait Cgroup {
     fn create(&self) -> Result<()>;
     /// Move `pid` into the cgroup.
     fn enter(&self, pid: libc::pid_t) -> Result<()>;
-    /// A directory descriptor to give `clone3(CLONE_INTO_CGROUP)`, where that works.
-    fn clone_target(&self) -> Result<Option<OwnedFd>>;
+    /// Clone a child with `flags` that is inside the cgroup before it runs. Returns 0 in
+    /// the child, as `fork` does.
+    fn clone_inside(&self, flags: libc::c_int) -> Result<libc::pid_t>;
     /// The counters.
     fn stats(&self) -> Stats;
     /// Processes the OOM killer ended so far.
@@ -221,26 +222,10 @@ impl Cgroups {
         self.version().enter(pid)
     }
 
-    /// Clone a child with `flags` that is inside the cgroup before it runs: born there
-    /// where the kernel can (v2), else moved there before this returns. Returns 0 in the
-    /// child, as `fork` does.
+    /// Clone a child with `flags` that is inside the cgroup before it runs. Returns 0 in
+    /// the child, as `fork` does.
     pub(crate) fn clone_inside(&self, flags: libc::c_int) -> Result<libc::pid_t> {
-        if let Some(dir) = self.version().clone_target()? {
-            match sys::clone_into_cgroup(flags, dir.as_raw_fd()) {
-                // clone3 is missing (Linux < 5.7) or filtered: migrate instead.
-                Err(Error::Syscall { errno: libc::ENOSYS | libc::E2BIG | libc::EPERM, .. }) => {}
-                other => return other,
-            }
-        }
-        let pid = sys::clone_process(flags)?;
-        if pid != 0 {
-            if let Err(e) = self.enter(pid) {
-                let _ = sys::kill(pid, libc::SIGKILL);
-                let _ = sys::waitpid(pid, 0);
-                return Err(e);
-            }
-        }
-        Ok(pid)
+        self.version().clone_inside(flags)
     }
 
     /// The counters, read from the cgroup's files.
@@ -478,6 +463,20 @@ fn make_dir(dir: &Path) -> Result<()> {
 /// Write a cgroup file.
 fn write(path: &Path, value: &str) -> Result<()> {
     std::fs::write(path, value).map_err(|e| io_error("write", path, e))
+}
+
+/// Clone, then move the child into `cgroup` before it runs (it waits for the
+/// supervisor's go-ahead). The slow way: the write waits for an RCU grace period.
+fn clone_then_enter(cgroup: &dyn Cgroup, flags: libc::c_int) -> Result<libc::pid_t> {
+    let pid = sys::clone_process(flags)?;
+    if pid != 0 {
+        if let Err(e) = cgroup.enter(pid) {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = sys::waitpid(pid, 0);
+            return Err(e);
+        }
+    }
+    Ok(pid)
 }
 
 /// Read a number from a file holding one (`memory.current`).

@@ -3,16 +3,17 @@
 //! the way down from the top it may write (the hierarchy root for root, the delegated
 //! subtree for a rootless caller), and the init is born inside the sandbox's cgroup.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    can_create, drop_unavailable, make_dir, parent_dir, read_key, read_number, writable, write, Cgroup, Cgroups,
+    can_create, clone_then_enter, drop_unavailable, make_dir, parent_dir, read_key, read_number, writable, write, Cgroup, Cgroups,
     Host, Limits, Mount, Setting, Stats, CPU_PERIOD_USEC, NO_CGROUP_FIX,
 };
 use crate::error::{Error, Result};
+use crate::sys;
 
 /// A sandbox's cgroup on v2.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,14 +144,19 @@ impl Cgroup for CgroupV2 {
         write(&self.dir.join("cgroup.procs"), &pid.to_string())
     }
 
-    fn clone_target(&self) -> Result<Option<OwnedFd>> {
+    /// Born inside with `clone3(CLONE_INTO_CGROUP)`, never migrated.
+    fn clone_inside(&self, flags: libc::c_int) -> Result<libc::pid_t> {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_DIRECTORY)
             .open(&self.dir)
             .map_err(|e| super::io_error("open", &self.dir, e))?;
-        Ok(Some(dir.into()))
+        match sys::clone_into_cgroup(flags, dir.as_raw_fd()) {
+            // clone3 is missing (Linux < 5.7) or filtered: migrate instead.
+            Err(Error::Syscall { errno: libc::ENOSYS | libc::E2BIG | libc::EPERM, .. }) => clone_then_enter(self, flags),
+            other => other,
+        }
     }
 
     fn stats(&self) -> Stats {
