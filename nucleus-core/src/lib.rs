@@ -39,6 +39,7 @@ mod init;
 mod network;
 mod syscalls;
 mod sys;
+mod zygote;
 
 pub use config::{
     ByteSize, Mount, Network, RlimitConfig, SandboxConfig, SeccompConfig, SeccompMode, SecurityConfig,

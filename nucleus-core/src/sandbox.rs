@@ -23,6 +23,7 @@ use crate::report::{self, SecurityReport};
 use crate::security::SecurityPlan;
 use crate::rootfs::MountPlan;
 use crate::shim::{self, Supervisor};
+use crate::zygote;
 use crate::{state, sys};
 
 /// How long `start` waits for the supervisor to build the sandbox.
@@ -121,9 +122,7 @@ impl Sandbox {
             },
             state_root,
         };
-        let (mine, theirs) = sys::seqpacket_pair()?;
-        let supervisor = shim::spawn(&shim_path, &theirs)?;
-        drop(theirs);
+        let (supervisor, mine) = zygote::fork_supervisor(&shim_path)?;
         let sandbox = Sandbox {
             inner: Arc::new(Inner {
                 id,

@@ -1,7 +1,8 @@
 //! Finding, sealing and spawning the supervisor executable (`nucleus-shim`).
 //!
-//! The library never forks: the supervisor is started with `posix_spawn`, which is safe
-//! in a multithreaded caller. It runs from a sealed `memfd` copy, made once per caller
+//! The library never forks: the executable is started with `posix_spawn`, which is safe
+//! in a multithreaded caller, once per caller process; it becomes the
+//! [zygote](crate::zygote) that forks each sandbox's supervisor. It runs from a sealed `memfd` copy, made once per caller
 //! process, so nothing inside a sandbox can rewrite the binary through `/proc/<pid>/exe`
 //! (CVE-2019-5736).
 
@@ -22,8 +23,8 @@ pub const SHIM_NAME: &str = "nucleus-shim";
 /// Environment variable naming the supervisor executable.
 pub const SHIM_ENV: &str = "NUCLEUS_SHIM";
 
-/// The descriptor number the supervisor finds its control socket at.
-pub const CONTROL_FD: i32 = 3;
+/// The descriptor number the zygote finds its socket at.
+pub const ZYGOTE_FD: i32 = 3;
 
 /// The sealed copy lives at or above this descriptor number, clear of the ones the
 /// spawn's file actions write.
@@ -116,69 +117,53 @@ fn sealed_copy(path: &Path) -> Result<Arc<OwnedFd>> {
     Ok(memfd)
 }
 
-/// A running supervisor process.
+/// A running supervisor process (a child of this process's zygote).
 #[derive(Debug)]
 pub(crate) struct Supervisor {
     pid: libc::pid_t,
-    /// `None` where `pidfd_open` is unavailable (Linux < 5.3, valgrind < 3.20): then the
-    /// supervisor is waited for by polling `waitpid` and signalled by pid.
-    pidfd: Option<OwnedFd>,
+    pidfd: OwnedFd,
 }
 
 impl Supervisor {
+    pub(crate) fn new(pid: libc::pid_t, pidfd: OwnedFd) -> Supervisor {
+        Supervisor { pid, pidfd }
+    }
+
     /// Host pid of the supervisor.
     pub(crate) fn pid(&self) -> libc::pid_t {
         self.pid
     }
 
-    /// Wait up to `timeout` for the supervisor to exit and reap it. Uses the pidfd, so it
-    /// works even when the host process reaps children itself or ignores SIGCHLD.
+    /// Wait up to `timeout` for the supervisor to exit.
     pub(crate) fn wait(&self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
-        let Some(pidfd) = &self.pidfd else {
-            loop {
-                // 0: still running; the pid: reaped; ECHILD: someone else reaped it.
-                match sys::waitpid(self.pid, libc::WNOHANG) {
-                    Ok((0, _)) if std::time::Instant::now() >= deadline => return false,
-                    Ok((0, _)) => std::thread::sleep(Duration::from_millis(5)),
-                    _ => return true,
-                }
-            }
-        };
-        let mut fds = [libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        let mut fds = [libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match sys::poll(&mut fds, Some(left)) {
-                Ok(n) if n > 0 => break,
+                Ok(n) if n > 0 => return true,
                 _ if left.is_zero() => return false,
                 _ => {}
             }
         }
-        // Reap it; someone else may already have (ECHILD), which is fine.
-        let _ = sys::waitpid(self.pid, libc::WNOHANG);
-        true
     }
 
     /// Kill the supervisor (last resort when it does not exit by itself).
     pub(crate) fn kill(&self) {
-        // SAFETY: pidfd_send_signal on our own pidfd, no siginfo; or kill on our own
-        // child, which is not reaped yet so its pid is not reused.
-        unsafe {
-            match &self.pidfd {
-                Some(pidfd) => {
-                    libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, 0, 0);
-                }
-                None => {
-                    let _ = sys::kill(self.pid, libc::SIGKILL);
-                }
-            }
+        // SAFETY: pidfd_send_signal on a pidfd we own, no siginfo.
+        let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), libc::SIGKILL, 0, 0) };
+        if r < 0 && sys::errno() == libc::ENOSYS {
+            // Valgrind may not know the call; the pid cannot have been reused while the
+            // pidfd says the process runs.
+            let _ = sys::kill(self.pid, libc::SIGKILL);
         }
     }
 }
 
-/// Start the supervisor at `path` with `control` as its descriptor 3 and /dev/null as
-/// its standard streams (stderr is inherited when `NUCLEUS_DEBUG` is set).
-pub(crate) fn spawn(path: &Path, control: &OwnedFd) -> Result<Supervisor> {
+/// Start the executable at `path` (it becomes a [zygote](crate::zygote)) with `socket` as
+/// its descriptor 3 and /dev/null as its standard streams (stderr is inherited when
+/// `NUCLEUS_DEBUG` is set). Returns its pid.
+pub(crate) fn spawn(path: &Path, socket: &OwnedFd) -> Result<libc::pid_t> {
     let memfd = sealed_copy(path);
     let program = match &memfd {
         Ok(fd) => CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL"),
@@ -204,9 +189,9 @@ pub(crate) fn spawn(path: &Path, control: &OwnedFd) -> Result<Supervisor> {
             libc::posix_spawn_file_actions_addopen(&mut actions, 2, null.as_ptr(), libc::O_WRONLY, 0);
         }
         // dup2 clears close-on-exec on the copy, so only this socket is inherited.
-        libc::posix_spawn_file_actions_adddup2(&mut actions, control.as_raw_fd(), CONTROL_FD);
-        // A fresh session keeps terminal signals (Ctrl-C) away from the supervisor: it
-        // must outlive the caller long enough to clean up. Signal state inherited from
+        libc::posix_spawn_file_actions_adddup2(&mut actions, socket.as_raw_fd(), ZYGOTE_FD);
+        // A fresh session keeps terminal signals (Ctrl-C) away from the zygote and the
+        // supervisors it forks: they must outlive the caller long enough to clean up. Signal state inherited from
         // the host (ignored SIGCHLD, blocked signals) is reset.
         let mut all: libc::sigset_t = std::mem::zeroed();
         let mut none: libc::sigset_t = std::mem::zeroed();
@@ -235,17 +220,7 @@ pub(crate) fn spawn(path: &Path, control: &OwnedFd) -> Result<Supervisor> {
     if rc != 0 {
         return Err(Error::Syscall { call: "posix_spawn".into(), path: Some(path.into()), errno: rc });
     }
-    let pidfd = match sys::pidfd_open(pid) {
-        Ok(fd) => Some(fd),
-        Err(Error::Syscall { errno: libc::ENOSYS, .. }) => None,
-        Err(e) => {
-            // Kill and reap the child just spawned rather than leaving it behind.
-            let _ = sys::kill(pid, libc::SIGKILL);
-            let _ = sys::waitpid(pid, 0);
-            return Err(e);
-        }
-    };
-    Ok(Supervisor { pid, pidfd })
+    Ok(pid)
 }
 
 #[cfg(test)]

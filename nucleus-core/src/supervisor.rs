@@ -1,4 +1,5 @@
-//! The supervisor: the `nucleus-shim` process the caller spawns for each sandbox.
+//! The supervisor: the `nucleus-shim` process that owns one sandbox, forked for it by the
+//! caller's [zygote](crate::zygote).
 //!
 //! It stays in the host's namespaces, single-threaded, and owns the sandbox's lifetime:
 //! it writes the state record, creates the private workspace and the cgroup, clones the
@@ -15,7 +16,7 @@ use crate::cgroups::Cgroups;
 use crate::error::{Error, Result};
 use crate::namespaces::Namespace;
 use crate::protocol::{self, Plan, SetupReply, SetupStep, WorkspacePlan, PROTOCOL_VERSION};
-use crate::{init, shim, state, sys};
+use crate::{init, shim, state, sys, zygote};
 
 /// Entry point of the `nucleus-shim` executable.
 pub fn main() -> ! {
@@ -24,13 +25,32 @@ pub fn main() -> ! {
         println!("{}", crate::landlock::kernel_abi());
         std::process::exit(0);
     }
-    std::process::exit(match run() {
+    let served = (|| {
+        sys::set_cloexec(shim::ZYGOTE_FD)?;
+        // Run from a memfd, the kernel would name this process after the descriptor number.
+        sys::prctl(libc::PR_SET_NAME, c"nucleus-zygote".as_ptr() as libc::c_ulong)?;
+        // SAFETY: the caller placed the zygote's socket at this descriptor for us to own.
+        zygote::serve(unsafe { OwnedFd::from_raw_fd(shim::ZYGOTE_FD) })
+    })();
+    std::process::exit(match served {
+        Ok(()) => 0,
+        Err(e) => {
+            debug(&format!("zygote: {e}"));
+            1
+        }
+    })
+}
+
+/// Supervise the sandbox whose control socket is `control` (in a child the zygote forked);
+/// returns the exit code.
+pub(crate) fn supervise(control: OwnedFd) -> i32 {
+    match run(control) {
         Ok(()) => 0,
         Err(e) => {
             debug(&format!("supervisor: {e}"));
             1
         }
-    })
+    }
 }
 
 /// The argument that makes the supervisor print the kernel's Landlock ABI and exit.
@@ -43,12 +63,8 @@ pub(crate) fn debug(message: &str) {
     }
 }
 
-fn run() -> Result<()> {
-    sys::set_cloexec(shim::CONTROL_FD)?;
-    // Run from a memfd, the kernel would name this process after the descriptor number.
+fn run(control: OwnedFd) -> Result<()> {
     sys::prctl(libc::PR_SET_NAME, c"nucleus-shim".as_ptr() as libc::c_ulong)?;
-    // SAFETY: the caller placed the control socket at this descriptor for us to own.
-    let control = unsafe { OwnedFd::from_raw_fd(shim::CONTROL_FD) };
     // The supervisor stays dumpable: a rootless supervisor must open its child's
     // /proc/<pid>/uid_map, which a non-dumpable child would deny. No sandboxed process
     // can see it (it lives outside the sandbox's pid namespace); the init makes itself

@@ -469,9 +469,9 @@ pub(crate) fn clone_into_cgroup(flags: libc::c_int, cgroup: RawFd) -> Result<lib
     check(r, "clone3", None).map(|p| p as libc::pid_t)
 }
 
-/// `fork(2)`, for the single-threaded sandbox init only.
+/// `fork(2)`, for the single-threaded sandbox init and zygote only.
 pub(crate) fn fork() -> Result<libc::pid_t> {
-    // SAFETY: called only from the single-threaded init process.
+    // SAFETY: called only from the single-threaded init and zygote processes.
     check_int(unsafe { libc::fork() }, "fork", None)
 }
 
@@ -501,6 +501,17 @@ pub(crate) fn waitpid(pid: libc::pid_t, flags: i32) -> Result<(libc::pid_t, i32)
 pub(crate) fn kill(pid: libc::pid_t, sig: i32) -> Result<()> {
     // SAFETY: plain arguments.
     check_int(unsafe { libc::kill(pid, sig) }, "kill", None).map(drop)
+}
+
+/// Set the disposition of `signal` to `handler` (`SIG_IGN` or `SIG_DFL`).
+pub(crate) fn set_signal_handler(signal: i32, handler: libc::sighandler_t) -> Result<()> {
+    // SAFETY: a zeroed sigaction with a plain disposition and an empty mask is valid.
+    let r = unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler;
+        libc::sigaction(signal, &action, std::ptr::null_mut())
+    };
+    check_int(r, "sigaction", None).map(drop)
 }
 
 /// `prctl(2)` with one argument.

@@ -54,9 +54,12 @@ fn cleanup_after_caller_sigkill_leaves_nothing() {
     let (mut child, owned) = spawn_owner();
     let ns = owned.pid_ns.clone();
     assert!(!members_of(&ns).is_empty(), "the background sleep runs");
+    let (zygote, name) = parent_and_name(owned.supervisor);
+    assert_eq!(name, "nucleus-zygote");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(eventually(10, || !alive(owned.supervisor)), "supervisor outlived its caller");
+    assert!(eventually(10, || !alive(zygote)), "zygote outlived its caller");
     assert!(members_of(&ns).is_empty(), "sandbox processes outlived the caller");
     assert!(!owned.workspace.exists(), "workspace left behind");
     let record = nucleus_core::state::default_root().join(format!("{}.json", owned.id));
@@ -79,4 +82,24 @@ fn cleanup_stale_removes_what_a_killed_supervisor_left() {
     assert!(!owned.workspace.exists());
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn cleanup_a_killed_zygote_is_replaced_and_its_supervisors_carry_on() {
+    // The only test here that makes sandboxes in this process, so killing this process's
+    // zygote disturbs no other test.
+    let first = start(SandboxConfig::new());
+    let (zygote, name) = parent_and_name(first.supervisor_pid().unwrap());
+    assert_eq!(name, "nucleus-zygote");
+    unsafe { libc::kill(zygote, libc::SIGKILL) };
+    assert!(eventually(10, || !alive(zygote)));
+    assert_eq!(sh_ok(&first, "echo still here"), "still here");
+    let second = start(SandboxConfig::new());
+    let (new_zygote, _) = parent_and_name(second.supervisor_pid().unwrap());
+    assert_ne!(new_zygote, zygote);
+    assert!(alive(new_zygote));
+    assert_eq!(sh_ok(&second, "echo fresh"), "fresh");
+    first.destroy().unwrap();
+    second.destroy().unwrap();
+    assert!(!first.workspace_path().unwrap().exists() && !second.workspace_path().unwrap().exists());
 }

@@ -53,6 +53,20 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
+/// The command name and parent pid of a process.
+fn name_and_parent(pid: i32) -> (String, i32) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let name = stat[stat.find('(').unwrap() + 1..stat.rfind(')').unwrap()].to_string();
+    let ppid = stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(1).unwrap().parse().unwrap();
+    (name, ppid)
+}
+
+/// The parent of a process: its pid and command name.
+pub fn parent_and_name(pid: i32) -> (i32, String) {
+    let parent = name_and_parent(pid).1;
+    (parent, name_and_parent(parent).0)
+}
+
 /// Wait up to `secs` for `cond`.
 pub fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);

@@ -1,0 +1,141 @@
+//! The zygote: one `nucleus-shim` process per caller process that forks a supervisor for
+//! each new sandbox.
+//!
+//! Starting the supervisor from its executable costs about a millisecond per sandbox
+//! (exec, dynamic linking, runtime start-up); forking a small single-threaded process
+//! that is already running costs a tenth of that. The library itself still never forks:
+//! the caller spawns the zygote once with `posix_spawn` (see [`crate::shim`]) and from
+//! then on sends it each sandbox's control socket. The zygote forks, the child becomes
+//! that sandbox's supervisor, and the zygote answers with a pidfd of it, which the
+//! caller polls to learn when the supervisor has finished cleaning up.
+//!
+//! The zygote holds nothing of a sandbox once it has forked: it closes the control socket
+//! at once, so the caller's socket stays the sandbox's only lifeline. It exits when the
+//! caller process goes (its socket reaches EOF); the supervisors it forked carry on with
+//! their own lifelines.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::shim::{self, Supervisor};
+use crate::{protocol, supervisor, sys};
+
+/// Caller to zygote; the new sandbox's control socket is attached.
+#[derive(Debug, Serialize, Deserialize)]
+struct Fork;
+
+/// Zygote to caller.
+#[derive(Debug, Serialize, Deserialize)]
+enum Forked {
+    /// The supervisor runs with this (host) pid; its pidfd is attached.
+    Supervisor(libc::pid_t),
+    /// It could not be forked.
+    Failed(Error),
+}
+
+/// The zygote's loop: fork a supervisor for each control socket received on `socket`,
+/// until the caller closes it.
+pub(crate) fn serve(socket: OwnedFd) -> Result<()> {
+    // The kernel reaps the supervisors; the caller watches them through their pidfds.
+    sys::set_signal_handler(libc::SIGCHLD, libc::SIG_IGN)?;
+    loop {
+        let Some((Fork, mut fds)) = protocol::recv::<Fork>(&socket)? else {
+            return Ok(());
+        };
+        let (Some(control), true) = (fds.pop(), fds.is_empty()) else {
+            let e = Error::internal("a fork request must carry one control socket");
+            protocol::send(&socket, &Forked::Failed(e), &[])?;
+            continue;
+        };
+        let forked = sys::fork().and_then(|pid| {
+            if pid == 0 {
+                // The supervisor keeps only its own sandbox's socket. SAFETY: this child
+                // exits below and never uses `socket` again.
+                unsafe { libc::close(socket.as_raw_fd()) };
+                // The supervisor waits for its init itself.
+                let code = match sys::set_signal_handler(libc::SIGCHLD, libc::SIG_DFL) {
+                    Ok(()) => supervisor::supervise(control),
+                    Err(_) => 1,
+                };
+                std::process::exit(code);
+            }
+            drop(control);
+            Ok((pid, sys::pidfd_open(pid)?))
+        });
+        match forked {
+            Ok((pid, pidfd)) => protocol::send(&socket, &Forked::Supervisor(pid), &[pidfd.as_raw_fd()])?,
+            Err(e) => protocol::send(&socket, &Forked::Failed(e), &[])?,
+        }
+    }
+}
+
+/// A zygote this process spawned.
+struct Zygote {
+    socket: OwnedFd,
+    /// Its pid, to reap it should it ever die before this process.
+    pid: libc::pid_t,
+}
+
+impl Zygote {
+    fn spawn(path: &Path) -> Result<Zygote> {
+        let (mine, theirs) = sys::seqpacket_pair()?;
+        let pid = shim::spawn(path, &theirs)?;
+        Ok(Zygote { socket: mine, pid })
+    }
+
+    /// Ask for a supervisor serving `control`. `Ok(None)`: the zygote is gone.
+    fn fork(&self, control: &OwnedFd) -> Result<Option<Supervisor>> {
+        match protocol::send(&self.socket, &Fork, &[control.as_raw_fd()]) {
+            Err(Error::Syscall { errno: libc::EPIPE | libc::ECONNRESET, .. }) => return Ok(None),
+            other => other?,
+        }
+        match protocol::recv::<Forked>(&self.socket)? {
+            Some((Forked::Supervisor(pid), mut fds)) if fds.len() == 1 => Ok(Some(Supervisor::new(pid, fds.remove(0)))),
+            Some((Forked::Supervisor(_), _)) => Err(Error::supervisor("the zygote sent no pidfd")),
+            Some((Forked::Failed(e), _)) => Err(e),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Drop for Zygote {
+    fn drop(&mut self) {
+        // Only a dead zygote is dropped (live ones last as long as this process).
+        let _ = sys::waitpid(self.pid, libc::WNOHANG);
+    }
+}
+
+/// The zygotes of this process, one per supervisor executable and effective user (a
+/// caller that changes its uid gets supervisors with its new credentials).
+fn zygotes() -> &'static Mutex<HashMap<(PathBuf, u32), Zygote>> {
+    static ZYGOTES: OnceLock<Mutex<HashMap<(PathBuf, u32), Zygote>>> = OnceLock::new();
+    ZYGOTES.get_or_init(Default::default)
+}
+
+/// Start a supervisor for a new sandbox, forked by this process's zygote for `path`
+/// (spawned on first use, and again if it has died). Returns it and the caller's end of
+/// its control socket.
+pub(crate) fn fork_supervisor(path: &Path) -> Result<(Supervisor, OwnedFd)> {
+    // Held across the request: one fork at a time per zygote, answers in order.
+    let mut zygotes = zygotes().lock().unwrap_or_else(|p| p.into_inner());
+    let key = (path.to_path_buf(), sys::euid());
+    for _ in 0..2 {
+        let zygote = match zygotes.entry(key.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(Zygote::spawn(path)?),
+        };
+        // A fresh socket per attempt: a supervisor forked by a zygote that died before
+        // answering sees EOF on its copy and exits.
+        let (mine, theirs) = sys::seqpacket_pair()?;
+        match zygote.fork(&theirs)? {
+            Some(supervisor) => return Ok((supervisor, mine)),
+            None => drop(zygotes.remove(&key)),
+        }
+    }
+    Err(Error::supervisor(format!("the {} zygote exits as soon as it starts", shim::SHIM_NAME)))
+}
