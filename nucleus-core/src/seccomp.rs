@@ -495,10 +495,26 @@ fn arg_condition(arg: &ProfileArg, field: &str) -> Result<Cond> {
     Ok(Cond { arg: arg.index, op, value, low32: false })
 }
 
-/// Compile a Docker/OCI profile. One filter per action: each matches its own entries and
-/// allows the rest, and a first filter applies the default action to every call no entry
-/// names (and to calls whose allow-entries' conditions fail). Where filters disagree the
-/// kernel takes the strictest action.
+/// Per call: `None` matches unconditionally, `Some(alternatives)` when any holds.
+type Rules = BTreeMap<u32, Option<Vec<Vec<Cond>>>>;
+
+/// Let the calls `nrs` match `rules` also when `conditions` hold (always, with none).
+fn add_alternative(rules: &mut Rules, nrs: &[u32], conditions: &[Cond]) {
+    for &nr in nrs {
+        match (rules.entry(nr).or_insert_with(|| Some(Vec::new())), conditions.is_empty()) {
+            (Some(alternatives), false) => alternatives.push(conditions.to_vec()),
+            (slot, true) => *slot = None,
+            (None, false) => {}
+        }
+    }
+}
+
+/// Compile a Docker/OCI profile. A call gets the strictest action of the entries that
+/// match it, or the default action when none does. As filters: a first one applies the
+/// default action to calls no entry matches, and one per action other than allow applies
+/// it where its entries match. The kernel takes the strictest verdict, and of equally
+/// strict ones (two errno values) that of the filter installed last: the action that
+/// first appears later in the profile.
 fn profile_filters(text: &str, log: bool, kept_caps: &[String]) -> Result<Vec<Filter>> {
     let mut de = serde_json::Deserializer::from_str(text);
     let profile: Profile = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -515,9 +531,7 @@ fn profile_filters(text: &str, log: bool, kept_caps: &[String]) -> Result<Vec<Fi
     let default_errno = profile.default_errno_ret.unwrap_or(libc::EPERM as u32);
     let soften = |a: Action| if log && a != Action::Allow { Action::Log } else { a };
     let default = soften(action(&profile.default_action, None, default_errno, "security.seccomp.profile: defaultAction")?);
-    // Per call: `None` matches unconditionally, `Some(alternatives)` when any holds.
-    type Rules = BTreeMap<u32, Option<Vec<Vec<Cond>>>>;
-    let mut allowed: Rules = BTreeMap::new();
+    let mut any_entry = Rules::new();
     let mut by_action: Vec<(Action, Rules)> = Vec::new();
     for (i, entry) in profile.syscalls.iter().enumerate() {
         let field = format!("security.seccomp.profile: syscalls[{i}]");
@@ -539,40 +553,29 @@ fn profile_filters(text: &str, log: bool, kept_caps: &[String]) -> Result<Vec<Fi
         if !applies {
             continue;
         }
-        let target = if act == Action::Allow {
-            &mut allowed
-        } else {
-            if !by_action.iter().any(|(a, _)| *a == act) {
-                by_action.push((act, BTreeMap::new()));
-            }
-            &mut by_action.iter_mut().find(|(a, _)| *a == act).expect("present").1
-        };
         // Names of calls this architecture lacks are skipped, as libseccomp does.
-        for nr in entry.names.iter().chain(&entry.name).filter_map(|n| syscall_number(n)) {
-            let alternatives = target.entry(nr as u32).or_insert_with(|| Some(Vec::new()));
-            match (alternatives, conditions.is_empty()) {
-                (Some(alternatives), false) => alternatives.push(conditions.clone()),
-                (slot, true) => *slot = None,
-                (None, false) => {}
-            }
+        let nrs: Vec<u32> =
+            entry.names.iter().chain(&entry.name).filter_map(|n| syscall_number(n)).map(|nr| nr as u32).collect();
+        add_alternative(&mut any_entry, &nrs, &conditions);
+        if act != Action::Allow {
+            let rules = match by_action.iter().position(|(a, _)| *a == act) {
+                Some(i) => &mut by_action[i].1,
+                None => {
+                    by_action.push((act, Rules::new()));
+                    &mut by_action.last_mut().expect("just pushed").1
+                }
+            };
+            add_alternative(rules, &nrs, &conditions);
         }
     }
     let finish = |rules: Rules| -> Calls { rules.into_iter().map(|(nr, r)| (nr, r.unwrap_or_default())).collect() };
     let mut filters = Vec::new();
     if default != Action::Allow {
-        // Calls handled by an action filter pass this one, unless an allow entry narrowed them.
-        for (_, rules) in &by_action {
-            for nr in rules.keys() {
-                allowed.entry(*nr).or_insert(None);
-            }
-        }
-        filters.push(Filter { calls: finish(allowed), matched: Action::Allow, otherwise: default });
+        filters.push(Filter { calls: finish(any_entry), matched: Action::Allow, otherwise: default });
     }
-    for (act, rules) in by_action {
-        if act != default {
-            filters.push(Filter { calls: finish(rules), matched: act, otherwise: Action::Allow });
-        }
-    }
+    // The default action's own entries too: where they match, another entry's weaker
+    // action must not win.
+    filters.extend(by_action.into_iter().map(|(act, rules)| Filter { calls: finish(rules), matched: act, otherwise: Action::Allow }));
     if filters.is_empty() {
         return Err(Error::config("security.seccomp.profile", "allows everything; use mode \"off\" instead"));
     }
@@ -823,6 +826,71 @@ mod tests {
             for log in [false, true] {
                 let filters = profile_filters(&profile(default, &entries), log, &[]).unwrap();
                 check_against_tables(&filters);
+            }
+        }
+    }
+
+    /// What a profile means, computed from its entries without filters: the strictest
+    /// action of the entries that match the call (of equally strict ones, the action that
+    /// first appears later in the profile), or the default action if none does.
+    fn profile_verdict(text: &str, log: bool, arch: u32, call: u32, args: &[u64; 6]) -> u32 {
+        if arch != AUDIT_ARCH {
+            return libc::SECCOMP_RET_KILL_PROCESS;
+        }
+        let profile: Profile = serde_json::from_str(text).unwrap();
+        let soften = |a: Action| if log && a != Action::Allow { Action::Log } else { a };
+        let errno = profile.default_errno_ret.unwrap_or(libc::EPERM as u32);
+        let actions: Vec<Action> =
+            profile.syscalls.iter().map(|e| soften(action(&e.action, e.errno_ret, errno, "").unwrap())).collect();
+        let matching = profile.syscalls.iter().zip(&actions).filter(|(e, _)| {
+            e.names.iter().chain(&e.name).any(|n| syscall_number(n) == Some(call as i64))
+                && e.args.iter().all(|a| arg_condition(a, "").unwrap().holds(args))
+        });
+        let strictness = |a: &Action| (a.ret() & libc::SECCOMP_RET_ACTION_FULL) as i32;
+        let first_seen = |a: &Action| actions.iter().position(|b| b == a);
+        let strictest = matching.map(|(_, a)| a).min_by_key(|a| (strictness(a), std::cmp::Reverse(first_seen(a))));
+        strictest.copied().unwrap_or_else(|| soften(action(&profile.default_action, None, errno, "").unwrap())).ret()
+    }
+
+    #[test]
+    fn profile_programs_give_the_strictest_matching_action() {
+        let entries = [
+            entry(&["read", "write", "close", "socket", "getpid", "mmap"], "SCMP_ACT_ALLOW", &[]),
+            // Conditional entries of other actions than the default's.
+            entry(&["socket"], "SCMP_ACT_ERRNO", &[(0, "EQ", 40, 0)]).replace(r#""args""#, r#""errnoRet": 22, "args""#),
+            entry(&["openat"], "SCMP_ACT_TRAP", &[(2, "MASKED_EQ", 0o100, 0o100)]),
+            entry(&["mkdir"], "SCMP_ACT_LOG", &[(1, "GT", 0o700, 0)]),
+            entry(&["mkdir"], "SCMP_ACT_ALLOW", &[(1, "LE", 0o755, 0)]),
+            // Entries with the default action (for the errno default), with and without
+            // conditions, and overlapping an allowed call.
+            entry(&["kill"], "SCMP_ACT_ERRNO", &[]),
+            entry(&["tkill"], "SCMP_ACT_ERRNO", &[(1, "EQ", 9, 0)]),
+            entry(&["getpid"], "SCMP_ACT_ERRNO", &[(0, "NE", 0, 0)]),
+            entry(&["mmap"], "SCMP_ACT_ERRNO", &[(3, "EQ", 0x20, 0)]).replace(r#""args""#, r#""errnoRet": 12, "args""#),
+            entry(&["mmap"], "SCMP_ACT_KILL_THREAD", &[(3, "EQ", 0x1_0000_0020, 0)]),
+        ];
+        let calls: Vec<u32> = ["read", "socket", "openat", "mkdir", "kill", "tkill", "getpid", "mmap", "clone3"]
+            .iter()
+            .map(|n| syscall_number(n).unwrap() as u32)
+            .collect();
+        let values = [0, 9, 0x20, 40, 0o100, 0o700, 0o701, 0o755, 0o777, 0x1_0000_0020, 0x1_0000_0000, u64::MAX];
+        let samples = argument_samples(&values, 400);
+        for default in ["SCMP_ACT_ERRNO", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRAP", "SCMP_ACT_KILL_PROCESS"] {
+            let text = profile(default, &entries);
+            for log in [false, true] {
+                let programs: Vec<_> = profile_filters(&text, log, &[]).unwrap().iter().map(Filter::program).collect();
+                programs.iter().for_each(|p| bpf::check(p, DATA_LEN));
+                for call in calls.iter().copied().chain([X32 | calls[0], 1000]) {
+                    for args in &samples {
+                        for arch in [AUDIT_ARCH, AUDIT_ARCH_I386] {
+                            assert_eq!(
+                                kernel_verdict(&programs, &data(arch, call, *args)),
+                                profile_verdict(&text, log, arch, call, args),
+                                "default {default} log {log} arch {arch:#x} call {call} args {args:x?}"
+                            );
+                        }
+                    }
+                }
             }
         }
     }
