@@ -34,6 +34,7 @@ pub mod shim;
 pub mod state;
 pub mod supervisor;
 
+mod bpf;
 mod caps;
 mod init;
 mod network;

@@ -103,6 +103,43 @@ fn seccomp_custom_docker_profile_takes_effect_and_malformed_is_rejected() {
 }
 
 #[test]
+fn seccomp_docker_profile_beyond_one_jump_is_loaded_and_enforced() {
+    // Conditions no normal call meets make the filter longer than a conditional jump
+    // reaches (255 instructions); getpriority for some ids fails with EACCES, for others
+    // it reaches the kernel (ESRCH: no such process).
+    let mut entries: Vec<String> = Vec::new();
+    for name in ["read", "write", "openat", "close", "mmap", "mprotect", "fstat", "newfstatat", "lseek", "brk",
+                 "rt_sigaction", "rt_sigprocmask", "ioctl", "pread64", "readlink", "getdents64", "getcwd", "execve",
+                 "wait4", "clone", "futex", "dup2", "pipe2", "fcntl", "prlimit64", "getrandom", "statx", "uname"] {
+        for k in 0..4 {
+            let value = 0xdead_0000_0000u64 + k;
+            entries.push(format!(
+                r#"{{"names": ["{name}"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13, "args": [{{"index": 5, "value": {value}, "op": "SCMP_CMP_EQ"}}]}}"#
+            ));
+        }
+    }
+    for who in 1000..1040 {
+        entries.push(format!(
+            r#"{{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13, "args": [{{"index": 1, "value": {who}, "op": "SCMP_CMP_EQ"}}]}}"#
+        ));
+    }
+    let dir = scratch_dir("big-profile");
+    let profile = dir.join("big.json");
+    std::fs::write(&profile, format!(r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{}]}}"#, entries.join(",\n")))
+        .unwrap();
+    let seccomp = SeccompConfig { profile: Some(profile), ..SeccompConfig::default() };
+    let plan = nucleus_core::seccomp::SeccompPlan::compile(&seccomp, &[]).unwrap().unwrap();
+    let sb = start(SandboxConfig::new().security(SecurityConfig { seccomp, ..SecurityConfig::default() }));
+    // The profile was read when the sandbox was created.
+    std::fs::remove_dir_all(&dir).unwrap();
+    // A JA (code 0x05) past 255 instructions: a trampoline for a conditional jump.
+    let far_jump = plan.programs[0].iter().any(|&i| i >> 48 == 0x05 && i as u32 > 255);
+    assert!(far_jump, "{} instructions, none jumping beyond 255", plan.programs[0].len());
+    let out = py(&sb, &format!("{SYSCALL_PRELUDE}\nprint(call(140, 0, 1007), call(140, 0, 1039), call(140, 0, 0), call(140, 0, 1040))"));
+    assert_eq!(out, "EACCES EACCES OK ESRCH");
+}
+
+#[test]
 fn seccomp_log_mode_allows_and_says_so() {
     let security = SecurityConfig {
         seccomp: SeccompConfig { mode: SeccompMode::Log, ..SeccompConfig::default() },
