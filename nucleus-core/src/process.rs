@@ -256,7 +256,7 @@ struct Collector {
 
 impl Collector {
     fn new(fd: OwnedFd, cap: usize) -> Result<Collector> {
-        sys::set_nonblocking(fd.as_fd(), true)?;
+        set_nonblocking(&fd)?;
         Ok(Collector { fd: Some(fd), data: Vec::new(), cap, truncated: false })
     }
 
@@ -298,7 +298,7 @@ pub(crate) fn collect(
     let Launched { stdin, stdout, stderr, reply, .. } = launched;
     let mut stdin = if input.is_empty() { None } else { Some(stdin) };
     if let Some(fd) = &stdin {
-        sys::set_nonblocking(fd.as_fd(), true)?;
+        set_nonblocking(fd)?;
     }
     let mut written = 0;
     let mut out = Collector::new(stdout, max_output)?;
@@ -369,6 +369,12 @@ pub(crate) fn collect(
         peak_memory: None,
         duration: started.elapsed(),
     }))
+}
+
+/// Make the caller's end of a command's pipe non-blocking. It is a fresh pipe end with
+/// no other status flags, so this needs no `F_GETFL` first.
+fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
+    sys::set_status_flags(fd.as_fd(), libc::O_NONBLOCK)
 }
 
 /// Write to a pipe without letting SIGPIPE reach the host process: the signal is

@@ -100,6 +100,12 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> Result<()> {
     Ok(())
 }
 
+/// `fcntl(F_SETFL)`: set the status flags of `fd` to exactly `flags`.
+pub(crate) fn set_status_flags(fd: BorrowedFd<'_>, flags: i32) -> Result<()> {
+    // SAFETY: F_SETFL on a valid descriptor.
+    check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) }, "fcntl", None).map(drop)
+}
+
 /// A close-on-exec duplicate of `fd` numbered `floor` or higher.
 pub(crate) fn dup_above(fd: BorrowedFd<'_>, floor: RawFd) -> Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC on a valid descriptor returns a new one or -1.
