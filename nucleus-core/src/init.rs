@@ -144,9 +144,11 @@ fn serve(control: &OwnedFd, sigchld: &OwnedFd, launcher: &mut Launcher) -> i32 {
     }
 }
 
+/// Consume the pending SIGCHLD. One read does it: a standard signal is pending at most
+/// once, and `reap` collects every exited child whatever their number.
 fn drain_signalfd(fd: &OwnedFd) {
-    let mut buf = [0u8; 128 * 8];
-    while matches!(sys::read(fd.as_fd(), &mut buf), Ok(n) if n > 0) {}
+    let mut buf = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+    let _ = sys::read(fd.as_fd(), &mut buf);
 }
 
 /// Reap every exited process; report the ones that were commands.
