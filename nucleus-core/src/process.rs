@@ -260,11 +260,10 @@ impl Collector {
         Ok(Collector { fd: Some(fd), data: Vec::new(), cap, truncated: false })
     }
 
-    /// Read what is there now; closes the stream at EOF.
-    fn read_available(&mut self) -> Result<()> {
-        let mut buf = [0u8; 65536];
+    /// Read what is there now through `buf`; closes the stream at EOF.
+    fn read_available(&mut self, buf: &mut [u8]) -> Result<()> {
         while let Some(fd) = &self.fd {
-            match sys::read(fd.as_fd(), &mut buf) {
+            match sys::read(fd.as_fd(), buf) {
                 Ok(0) => self.fd = None,
                 Ok(n) => {
                     let room = self.cap.saturating_sub(self.data.len());
@@ -303,6 +302,8 @@ pub(crate) fn collect(
     let mut written = 0;
     let mut out = Collector::new(stdout, max_output)?;
     let mut err = Collector::new(stderr, max_output)?;
+    // One read buffer for the whole command: zeroing 64 KiB per read showed in profiles.
+    let mut buf = [0u8; 65536];
     let mut deadline = deadline;
     let mut timed_out = false;
     let status = loop {
@@ -327,8 +328,8 @@ pub(crate) fn collect(
                 return Ok(None);
             }
         }
-        out.read_available()?;
-        err.read_available()?;
+        out.read_available(&mut buf)?;
+        err.read_available(&mut buf)?;
         if let Some(fd) = &stdin {
             match write_stdin(fd, &input[written..]) {
                 Ok(n) => written += n,
@@ -357,8 +358,8 @@ pub(crate) fn collect(
     };
     // The command has exited; what it wrote before is in the pipes. Processes it left
     // in the background may hold the pipes open, so take what is there and stop.
-    out.read_available()?;
-    err.read_available()?;
+    out.read_available(&mut buf)?;
+    err.read_available(&mut buf)?;
     Ok(Some(ExecOutput {
         status,
         truncated: out.truncated || err.truncated,
