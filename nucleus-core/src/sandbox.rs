@@ -287,8 +287,9 @@ impl Sandbox {
         let kill = || self.inner.kill(Some(id), libc::SIGKILL);
         let out = process::collect(launched, &[], process::DEFAULT_MAX_OUTPUT, deadline, started, kill, None)?
             .expect("not cancellable");
-        let probe = Probe::parse(&out.stdout)
-            .map_err(|e| Error::supervisor(format!("{e} ({:?}, {})", out.status, out.stderr_text())))?;
+        let probe = Probe::parse(&out.stdout).ok_or_else(|| {
+            Error::supervisor(format!("truncated probe report ({:?}, {})", out.status, out.stderr_text()))
+        })?;
         let landlock_abi = self.inner.life().landlock_abi;
         Ok(report::build(&self.inner.config, &self.inner.security, landlock_abi, &probe, self.warnings()))
     }
