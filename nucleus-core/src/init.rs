@@ -2,22 +2,26 @@
 //!
 //! Cloned by the supervisor into the new namespaces, it builds the sandbox (hostname,
 //! loopback, root filesystem, identity, capabilities), then serves requests from the
-//! caller's control socket: it forks commands, reaps every process (orphans included),
+//! caller's control socket: it starts commands, reaps every process (orphans included),
 //! reports exits on each command's own reply socket, signals process trees, and opens
-//! files inside the sandbox for the caller. It is single-threaded, so forking and running
-//! Rust code in the child is sound here.
+//! files inside the sandbox for the caller. It is single-threaded.
+//!
+//! A command starts as a vfork-style child (`CLONE_VM | CLONE_VFORK`): nothing of the
+//! init's memory is copied, and the init sleeps until the child has exec'd, so whether the
+//! command started is known when the clone returns. The child runs on the init's memory,
+//! so it only makes system calls on data prepared before the clone.
 //!
 //! When the control socket closes (the caller destroyed the sandbox or died), it exits,
 //! and the kernel kills every process left in its pid namespace.
 
 use std::collections::HashMap;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use crate::error::{Error, Result};
-use crate::namespaces::Namespace;
-use crate::protocol::{self, ChildFailure, ExecSpec, Plan, Probe, Reply, Request, SetupStep};
+use crate::error::{errno_text, Error, Result};
+use crate::namespaces::{Namespace, ORDERED_NAMESPACES};
+use crate::protocol::{self, ExecSpec, Plan, Probe, Reply, Request, SetupStep};
 use crate::rlimits::{self, Rlimit};
 use crate::{caps, network, seccomp, sys};
 
@@ -26,8 +30,8 @@ pub(crate) fn run(plan: &Plan, control: &OwnedFd, sync: OwnedFd, workspace: &Pat
     let built = setup(plan, &sync, workspace).and_then(|landlock_abi| {
         let sigchld = watch_children()?;
         // The init installs the seccomp filters itself, once: every command inherits them
-        // through fork and keeps them across execve, so no command pays for compiling
-        // them into the kernel, and PID 1 is confined like the rest.
+        // and keeps them across execve, so no command pays for compiling them into the
+        // kernel, and PID 1 is confined like the rest.
         if let Some(filters) = &plan.security.seccomp {
             seccomp::apply(&filters.programs()).map_err(|errno| Error::Syscall {
                 call: "seccomp(SECCOMP_SET_MODE_FILTER)".into(),
@@ -35,13 +39,14 @@ pub(crate) fn run(plan: &Plan, control: &OwnedFd, sync: OwnedFd, workspace: &Pat
                 errno,
             })?;
         }
-        Ok((landlock_abi, sigchld))
+        let launcher = Launcher::new(&plan.security.rlimits)?;
+        Ok((landlock_abi, sigchld, launcher))
     });
     let code = match built {
-        Ok((landlock_abi, sigchld)) => match protocol::send(&sync, &SetupStep::Built(landlock_abi), &[]) {
+        Ok((abi, sigchld, mut launcher)) => match protocol::send(&sync, &SetupStep::Built(abi), &[]) {
             Ok(()) => {
                 drop(sync);
-                serve(control, &sigchld, &plan.security.rlimits)
+                serve(control, &sigchld, &mut launcher)
             }
             Err(_) => 1,
         },
@@ -115,7 +120,7 @@ struct Running {
 }
 
 /// Serve requests until the control socket closes; returns the exit code.
-fn serve(control: &OwnedFd, sigchld: &OwnedFd, rlimits: &[Rlimit]) -> i32 {
+fn serve(control: &OwnedFd, sigchld: &OwnedFd, launcher: &mut Launcher) -> i32 {
     let mut running: HashMap<libc::pid_t, Running> = HashMap::new();
     loop {
         let mut fds = [
@@ -131,7 +136,7 @@ fn serve(control: &OwnedFd, sigchld: &OwnedFd, rlimits: &[Rlimit]) -> i32 {
         }
         if fds[0].revents != 0 {
             match protocol::recv::<Request>(control) {
-                Ok(Some((request, fds))) => handle(request, fds, &mut running, rlimits),
+                Ok(Some((request, fds))) => handle(request, fds, &mut running, launcher),
                 // The caller closed the socket or died: the sandbox ends.
                 Ok(None) | Err(_) => return 0,
             }
@@ -139,9 +144,11 @@ fn serve(control: &OwnedFd, sigchld: &OwnedFd, rlimits: &[Rlimit]) -> i32 {
     }
 }
 
+/// Consume the pending SIGCHLD. One read does it: a standard signal is pending at most
+/// once, and `reap` collects every exited child whatever their number.
 fn drain_signalfd(fd: &OwnedFd) {
-    let mut buf = [0u8; 128 * 8];
-    while matches!(sys::read(fd.as_fd(), &mut buf), Ok(n) if n > 0) {}
+    let mut buf = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+    let _ = sys::read(fd.as_fd(), &mut buf);
 }
 
 /// Reap every exited process; report the ones that were commands.
@@ -165,14 +172,13 @@ fn handle(
     request: Request,
     mut fds: Vec<OwnedFd>,
     running: &mut HashMap<libc::pid_t, Running>,
-    rlimits: &[Rlimit],
+    launcher: &mut Launcher,
 ) {
     match request {
-        Request::Exec(spec) if fds.len() == 5 => {
-            let status = fds.pop().expect("five descriptors");
-            let reply = fds.pop().expect("five descriptors");
+        Request::Exec(spec) if fds.len() == 4 => {
+            let reply = fds.pop().expect("four descriptors");
             let stdio = [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()];
-            match start(&spec, stdio, &status, rlimits) {
+            match launcher.start(&spec, stdio) {
                 Ok(pid) => {
                     let _ = protocol::send(&reply, &Reply::Started { pid }, &[]);
                     running.insert(pid, Running { id: spec.id, reply });
@@ -245,22 +251,66 @@ fn session_of(pid: libc::pid_t) -> Option<libc::pid_t> {
     rest.split(' ').nth(3)?.parse().ok()
 }
 
-/// Fork and exec one command. The child reports a failure before `execve` succeeds on
-/// its status pipe (close-on-exec, so a successful exec closes it with nothing written).
-fn start(spec: &ExecSpec, stdio: [RawFd; 3], status: &OwnedFd, rlimits: &[Rlimit]) -> Result<libc::pid_t> {
-    let argv = cstrings(&spec.argv, "argv")?;
-    let env = cstrings(&spec.env, "env")?;
-    let cwd = sys::cpath(&spec.cwd)?;
-    let candidates = program_candidates(spec)?;
-    let pid = sys::fork()?;
-    if pid == 0 {
-        let failure = exec_child(&argv, &env, &cwd, &candidates, stdio, rlimits, spec.probe);
-        let bytes = serde_json::to_vec(&failure).unwrap_or_default();
-        let _ = sys::write_all(status.as_fd(), &bytes);
-        // SAFETY: leave without running the init's destructors.
-        unsafe { libc::_exit(127) }
+/// Starts commands. Holds what every command starts with, fixed once the init is built.
+struct Launcher {
+    /// The stack each child runs on until it execs; one suffices, as the init sleeps
+    /// meanwhile.
+    stack: sys::Stack,
+    /// The signals the init ignores or handles; each child sets them back to default.
+    /// The init's dispositions are all set up before it serves, so they are read once.
+    signals: Vec<libc::c_int>,
+    rlimits: Vec<Rlimit>,
+}
+
+/// Room for the few frames of a child between the clone and `execve`.
+const CHILD_STACK: usize = 64 << 10;
+
+impl Launcher {
+    fn new(rlimits: &[Rlimit]) -> Result<Launcher> {
+        let stack = sys::Stack::new(CHILD_STACK)?;
+        Ok(Launcher { stack, signals: sys::non_default_signals(), rlimits: rlimits.to_vec() })
     }
-    Ok(pid)
+
+    /// Start one command; returns its pid once it runs (its `execve` succeeded).
+    fn start(&mut self, spec: &ExecSpec, stdio: [RawFd; 3]) -> Result<libc::pid_t> {
+        let argv = cstrings(&spec.argv, "argv")?;
+        let env = cstrings(&spec.env, "env")?;
+        let cwd = sys::cpath(&spec.cwd)?;
+        let candidates = program_candidates(spec)?;
+        let links = spec.probe.then(|| {
+            let link = |ns: &Namespace| CString::new(format!("/proc/self/ns/{}", ns.proc_name()));
+            ORDERED_NAMESPACES.iter().map(|ns| link(ns).expect("no NUL")).collect::<Vec<_>>()
+        });
+        let mut child = Child {
+            argv: null_terminated(&argv),
+            env: null_terminated(&env),
+            cwd: &cwd,
+            candidates: &candidates,
+            stdio,
+            signals: &self.signals,
+            rlimits: &self.rlimits,
+            probe: links.as_deref(),
+            failure: None,
+        };
+        // Blocked so that no handler of the init runs in the child before it has reset
+        // the dispositions; the child then clears its mask.
+        let mask = sys::block_all_signals();
+        let arg = std::ptr::addr_of_mut!(child).cast();
+        // SAFETY: `child_main` only makes system calls on `child`, which outlives the
+        // child's use of it: this thread sleeps until the child has exec'd or exited.
+        let pid = unsafe { sys::clone_vfork(&mut self.stack, child_main, arg) };
+        sys::set_sigmask(&mask);
+        let pid = pid?;
+        match child.failure {
+            None => Ok(pid),
+            Some((step, errno)) => Err(step.error(spec, errno)),
+        }
+    }
+}
+
+/// Pointers to `items`, then NULL, as `execve` takes them.
+fn null_terminated(items: &[CString]) -> Vec<*const libc::c_char> {
+    items.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect()
 }
 
 fn cstrings(items: &[String], field: &str) -> Result<Vec<CString>> {
@@ -290,93 +340,176 @@ fn program_candidates(spec: &ExecSpec) -> Result<Vec<CString>> {
     cstrings(&dirs, "argv[0]")
 }
 
-/// In the forked child: set up and exec; returns only on failure.
-fn exec_child(
-    argv: &[CString],
-    env: &[CString],
-    cwd: &CString,
-    candidates: &[CString],
-    stdio: [RawFd; 3],
-    rlimits: &[Rlimit],
-    probe: bool,
-) -> ChildFailure {
-    let fail = |step: &str| ChildFailure { step: step.into(), errno: sys::errno() };
-    // SAFETY: single-threaded child of a single-threaded process; every pointer passed
-    // below refers to data owned by this frame.
-    unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        if libc::setsid() == -1 {
-            return fail("setsid");
+/// The step at which a child failed to become its command.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Setsid,
+    Dup2,
+    CloseRange,
+    Chdir,
+    Setrlimit,
+    Execve,
+}
+
+impl Step {
+    fn call(self) -> &'static str {
+        match self {
+            Step::Setsid => "setsid",
+            Step::Dup2 => "dup2",
+            Step::CloseRange => "close_range",
+            Step::Chdir => "chdir",
+            Step::Setrlimit => "setrlimit",
+            Step::Execve => "execve",
         }
-        for (target, fd) in stdio.into_iter().enumerate() {
-            if libc::dup2(fd, target as RawFd) == -1 {
-                return fail("dup2");
-            }
-        }
-        if sys::cloexec_from(3).is_err() {
-            return fail("close_range");
-        }
-        if libc::chdir(cwd.as_ptr()) == -1 {
-            return fail("chdir");
-        }
-        if let Err(errno) = rlimits::apply(rlimits) {
-            return ChildFailure { step: "setrlimit".into(), errno };
-        }
-        if probe {
-            report_self();
-        }
-        let argv_ptrs: Vec<*const libc::c_char> =
-            argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
-        let env_ptrs: Vec<*const libc::c_char> =
-            env.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect();
-        // execvp's rule: remember EACCES, but keep looking for a runnable program.
-        let mut saved = libc::ENOENT;
-        for path in candidates {
-            libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr());
-            match sys::errno() {
-                libc::EACCES => saved = libc::EACCES,
-                libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::ENAMETOOLONG => {}
-                other => {
-                    saved = other;
-                    break;
-                }
-            }
-        }
-        ChildFailure { step: "execve".into(), errno: saved }
+    }
+
+    /// The caller's error for a command that failed at this step.
+    fn error(self, spec: &ExecSpec, errno: i32) -> Error {
+        let why = errno_text(errno);
+        let reason = match self {
+            Step::Execve => why,
+            Step::Chdir => format!("working directory {}: {why}", spec.cwd.display()),
+            step => format!("{}: {why}", step.call()),
+        };
+        Error::ExecFailed { program: spec.argv.first().cloned().unwrap_or_default(), reason, errno }
     }
 }
 
-/// In a probe child, confined like any command: write what it sees of itself to stdout
-/// as JSON and exit.
-fn report_self() -> ! {
-    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-    let namespaces = crate::namespaces::ORDERED_NAMESPACES
-        .iter()
-        .map(|ns| {
-            let link = std::fs::read_link(format!("/proc/self/ns/{}", ns.proc_name()));
-            (ns.proc_name().to_string(), link.map(|l| l.display().to_string()).unwrap_or_default())
-        })
-        .collect();
-    // SAFETY: st is written by statvfs before it is read.
-    let root_readonly = unsafe {
+/// One command's child, prepared before the clone. The child shares the init's memory
+/// until it execs: it reads what is here, writes `failure`, and otherwise only makes
+/// system calls. No allocation, no locks, no panics.
+struct Child<'a> {
+    argv: Vec<*const libc::c_char>,
+    env: Vec<*const libc::c_char>,
+    cwd: &'a CStr,
+    candidates: &'a [CString],
+    stdio: [RawFd; 3],
+    signals: &'a [libc::c_int],
+    rlimits: &'a [Rlimit],
+    /// For a probe: the namespace links it reports, instead of running a program.
+    probe: Option<&'a [CString]>,
+    /// Where the child leaves the step it failed at, with the errno.
+    failure: Option<(Step, i32)>,
+}
+
+/// The child's entry point, on the launcher's stack.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Child` that `Launcher::start` passed to the clone.
+    let child = unsafe { &mut *arg.cast::<Child<'_>>() };
+    child.failure = Some(child.run());
+    // SAFETY: leave without running the init's exit handlers.
+    unsafe { libc::_exit(127) }
+}
+
+impl Child<'_> {
+    /// Become the command: returns only on failure, with the step and errno.
+    fn run(&self) -> (Step, i32) {
+        let errno = sys::errno;
+        // SAFETY: system calls on descriptors and on strings and arrays prepared by the
+        // init, which stay alive while the init sleeps.
+        unsafe {
+            for &sig in self.signals {
+                sys::reset_signal(sig);
+            }
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            // Its own session: a timeout or kill reaches every process the command starts.
+            if libc::setsid() == -1 {
+                return (Step::Setsid, errno());
+            }
+            for (target, fd) in (0..).zip(self.stdio) {
+                if libc::dup2(fd, target) == -1 {
+                    return (Step::Dup2, errno());
+                }
+            }
+            if libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) == -1 {
+                return (Step::CloseRange, errno());
+            }
+            if libc::chdir(self.cwd.as_ptr()) == -1 {
+                return (Step::Chdir, errno());
+            }
+            if let Err(e) = rlimits::apply(self.rlimits) {
+                return (Step::Setrlimit, e);
+            }
+            if let Some(links) = self.probe {
+                report_self(links);
+            }
+            // execvp's rule: remember EACCES, but keep looking for a runnable program.
+            let mut saved = libc::ENOENT;
+            for path in self.candidates {
+                libc::execve(path.as_ptr(), self.argv.as_ptr(), self.env.as_ptr());
+                match errno() {
+                    libc::EACCES => saved = libc::EACCES,
+                    libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::ENAMETOOLONG => {}
+                    other => {
+                        saved = other;
+                        break;
+                    }
+                }
+            }
+            (Step::Execve, saved)
+        }
+    }
+}
+
+/// In a probe child, confined like any command: write what it sees of itself to stdout,
+/// in the order [`Probe::parse`] reads, and exit. What it cannot read is an empty field.
+/// System calls on stack buffers only.
+fn report_self(links: &[CString]) -> ! {
+    let mut ok = true;
+    for path in Probe::FILES {
+        ok &= copy_to_stdout(path) && put(b"\0");
+    }
+    let mut buf = [0u8; 256];
+    for link in links {
+        // SAFETY: buf is valid for writes of its length.
+        let n = unsafe { libc::readlink(link.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        ok &= put(&buf[..n.max(0) as usize]) && put(b"\0");
+    }
+    // SAFETY: st is written by statvfs (a statfs system call in glibc) before it is read.
+    let readonly = unsafe {
         let mut st: libc::statvfs = std::mem::zeroed();
         libc::statvfs(c"/".as_ptr(), &mut st) == 0 && st.f_flag & libc::ST_RDONLY != 0
     };
-    let probe = Probe {
-        status: read("/proc/self/status"),
-        uid_map: read("/proc/self/uid_map"),
-        gid_map: read("/proc/self/gid_map"),
-        limits: read("/proc/self/limits"),
-        namespaces,
-        root_readonly,
-    };
-    let bytes = serde_json::to_vec(&probe).unwrap_or_default();
-    // SAFETY: descriptor 1 is the stdout pipe set up for this child.
-    let stdout = unsafe { std::os::fd::BorrowedFd::borrow_raw(1) };
-    let code = if sys::write_all(stdout, &bytes).is_ok() { 0 } else { 1 };
-    // SAFETY: leave the child without running destructors.
-    unsafe { libc::_exit(code) }
+    ok &= put(if readonly { b"1" } else { b"0" });
+    // SAFETY: leave the child without running the init's exit handlers.
+    unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+}
+
+/// Write all of `bytes` to stdout.
+fn put(mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        // SAFETY: bytes is valid for reads of its length.
+        let n = unsafe { libc::write(1, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            return false;
+        }
+        bytes = &bytes[n as usize..];
+    }
+    true
+}
+
+/// Copy what can be read of the file at `path` to stdout; false if stdout fails.
+fn copy_to_stdout(path: &CStr) -> bool {
+    // SAFETY: path is a C string; buf is valid for writes of its length; fd is closed once.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd == -1 {
+            return true;
+        }
+        let mut buf = [0u8; 4096];
+        let ok = loop {
+            match libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) {
+                n if n > 0 => {
+                    if !put(&buf[..n as usize]) {
+                        break false;
+                    }
+                }
+                _ => break true, // the end, or what could not be read
+            }
+        };
+        libc::close(fd);
+        ok
+    }
 }

@@ -12,12 +12,12 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::config::validate_env;
-use crate::error::{errno_text, Error, Result};
-use crate::protocol::{self, ChildFailure, Reply};
+use crate::error::{Error, Result};
+use crate::protocol::{self, Reply};
 use crate::sys;
 
 /// The default cap on each of stdout and stderr collected by `exec`.
@@ -197,62 +197,38 @@ pub(crate) struct Launched {
 
 /// The descriptors of one command, both ends, made by the caller.
 pub(crate) struct Pipes {
-    pub(crate) mine: [OwnedFd; 5],
-    pub(crate) theirs: [OwnedFd; 5],
+    pub(crate) mine: [OwnedFd; 4],
+    pub(crate) theirs: [OwnedFd; 4],
 }
 
 impl Pipes {
-    /// stdin, stdout, stderr, reply socket, status pipe. The init gets the read end of
-    /// stdin and the write ends of the rest.
+    /// stdin, stdout, stderr, reply socket. The init gets the read end of stdin and the
+    /// write ends of the rest.
     pub(crate) fn new() -> Result<Pipes> {
         let (stdin_r, stdin_w) = sys::pipe()?;
         let (stdout_r, stdout_w) = sys::pipe()?;
         let (stderr_r, stderr_w) = sys::pipe()?;
         let (reply_mine, reply_theirs) = sys::seqpacket_pair()?;
-        let (status_r, status_w) = sys::pipe()?;
         Ok(Pipes {
-            mine: [stdin_w, stdout_r, stderr_r, reply_mine, status_r],
-            theirs: [stdin_r, stdout_w, stderr_w, reply_theirs, status_w],
+            mine: [stdin_w, stdout_r, stderr_r, reply_mine],
+            theirs: [stdin_r, stdout_w, stderr_w, reply_theirs],
         })
     }
 }
 
-/// After the request went out: wait for the init's `Started` and for the child's exec.
-pub(crate) fn await_start(
-    id: u64,
-    program: &str,
-    cwd: &Path,
-    mine: [OwnedFd; 5],
-    deadline: Option<Instant>,
-) -> Result<Launched> {
-    let [stdin, stdout, stderr, reply, status] = mine;
-    let pid = match protocol::recv::<Reply>(&reply)? {
-        Some((Reply::Started { pid }, _)) => pid,
-        Some((Reply::Failed(e), _)) => return Err(e),
-        Some((other, _)) => return Err(Error::supervisor(format!("unexpected reply {other:?}"))),
-        None => return Err(Error::supervisor("the sandbox ended before the command started")),
-    };
-    // The status pipe closes unwritten when execve succeeds.
-    let mut report = Vec::new();
-    let mut buf = [0u8; 512];
-    loop {
-        wait_readable(&status, deadline, "command start")?;
-        match sys::read(status.as_fd(), &mut buf)? {
-            0 => break,
-            n => report.extend_from_slice(&buf[..n]),
-        }
+/// After the request went out: wait until the init reports the command running (its
+/// `execve` succeeded) or failed to start.
+pub(crate) fn await_start(id: u64, mine: [OwnedFd; 4], deadline: Option<Instant>) -> Result<Launched> {
+    let [stdin, stdout, stderr, reply] = mine;
+    if deadline.is_some() {
+        wait_readable(&reply, deadline, "command start")?;
     }
-    if !report.is_empty() {
-        let failure: ChildFailure = serde_json::from_slice(&report)
-            .map_err(|e| Error::supervisor(format!("malformed exec report: {e}")))?;
-        let reason = match failure.step.as_str() {
-            "execve" => errno_text(failure.errno),
-            "chdir" => format!("working directory {}: {}", cwd.display(), errno_text(failure.errno)),
-            step => format!("{step}: {}", errno_text(failure.errno)),
-        };
-        return Err(Error::ExecFailed { program: program.to_owned(), reason, errno: failure.errno });
+    match protocol::recv::<Reply>(&reply)? {
+        Some((Reply::Started { pid }, _)) => Ok(Launched { id, pid, stdin, stdout, stderr, reply }),
+        Some((Reply::Failed(e), _)) => Err(e),
+        Some((other, _)) => Err(Error::supervisor(format!("unexpected reply {other:?}"))),
+        None => Err(Error::supervisor("the sandbox ended before the command started")),
     }
-    Ok(Launched { id, pid, stdin, stdout, stderr, reply })
 }
 
 fn wait_readable(fd: &OwnedFd, deadline: Option<Instant>, what: &str) -> Result<()> {
@@ -280,15 +256,14 @@ struct Collector {
 
 impl Collector {
     fn new(fd: OwnedFd, cap: usize) -> Result<Collector> {
-        sys::set_nonblocking(fd.as_fd(), true)?;
+        set_nonblocking(&fd)?;
         Ok(Collector { fd: Some(fd), data: Vec::new(), cap, truncated: false })
     }
 
-    /// Read what is there now; closes the stream at EOF.
-    fn read_available(&mut self) -> Result<()> {
-        let mut buf = [0u8; 65536];
+    /// Read what is there now through `buf`; closes the stream at EOF.
+    fn read_available(&mut self, buf: &mut [u8]) -> Result<()> {
         while let Some(fd) = &self.fd {
-            match sys::read(fd.as_fd(), &mut buf) {
+            match sys::read(fd.as_fd(), buf) {
                 Ok(0) => self.fd = None,
                 Ok(n) => {
                     let room = self.cap.saturating_sub(self.data.len());
@@ -322,11 +297,13 @@ pub(crate) fn collect(
     let Launched { stdin, stdout, stderr, reply, .. } = launched;
     let mut stdin = if input.is_empty() { None } else { Some(stdin) };
     if let Some(fd) = &stdin {
-        sys::set_nonblocking(fd.as_fd(), true)?;
+        set_nonblocking(fd)?;
     }
     let mut written = 0;
     let mut out = Collector::new(stdout, max_output)?;
     let mut err = Collector::new(stderr, max_output)?;
+    // One read buffer for the whole command: zeroing 64 KiB per read showed in profiles.
+    let mut buf = [0u8; 65536];
     let mut deadline = deadline;
     let mut timed_out = false;
     let status = loop {
@@ -351,8 +328,8 @@ pub(crate) fn collect(
                 return Ok(None);
             }
         }
-        out.read_available()?;
-        err.read_available()?;
+        out.read_available(&mut buf)?;
+        err.read_available(&mut buf)?;
         if let Some(fd) = &stdin {
             match write_stdin(fd, &input[written..]) {
                 Ok(n) => written += n,
@@ -381,8 +358,8 @@ pub(crate) fn collect(
     };
     // The command has exited; what it wrote before is in the pipes. Processes it left
     // in the background may hold the pipes open, so take what is there and stop.
-    out.read_available()?;
-    err.read_available()?;
+    out.read_available(&mut buf)?;
+    err.read_available(&mut buf)?;
     Ok(Some(ExecOutput {
         status,
         truncated: out.truncated || err.truncated,
@@ -393,6 +370,12 @@ pub(crate) fn collect(
         peak_memory: None,
         duration: started.elapsed(),
     }))
+}
+
+/// Make the caller's end of a command's pipe non-blocking. It is a fresh pipe end with
+/// no other status flags, so this needs no `F_GETFL` first.
+fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
+    sys::set_status_flags(fd.as_fd(), libc::O_NONBLOCK)
 }
 
 /// Write to a pipe without letting SIGPIPE reach the host process: the signal is

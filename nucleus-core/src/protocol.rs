@@ -6,6 +6,7 @@
 //! its own reply socket, so concurrent requests from many threads never share a reply
 //! stream and the control socket only ever carries short, atomic datagrams.
 
+use std::ffi::CStr;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
@@ -16,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::{idmap, namespaces, rootfs, sys};
 
 /// Bumped whenever a message changes shape; caller and supervisor must agree.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Everything the supervisor needs to build one sandbox, compiled by the caller.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,7 +70,7 @@ pub enum SetupReply {
 /// A request on the control socket.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
-    /// Run a command. Descriptors: stdin, stdout, stderr, reply socket, status pipe.
+    /// Run a command. Descriptors: stdin, stdout, stderr, reply socket.
     Exec(ExecSpec),
     /// Signal one command's process tree, or every process but PID 1 when `exec` is None.
     Kill {
@@ -100,13 +101,13 @@ pub struct ExecSpec {
     pub env: Vec<String>,
     /// Working directory inside the sandbox.
     pub cwd: PathBuf,
-    /// Instead of executing `argv`, report the child's own view of its confinement (a
-    /// [`Probe`] as JSON on stdout), after applying every layer a command gets.
+    /// Instead of executing `argv`, report the child's own view of its confinement on
+    /// stdout (read by [`Probe::parse`]), after applying every layer a command gets.
     pub probe: bool,
 }
 
 /// What a probe child sees of itself, from inside the sandbox.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Probe {
     /// `/proc/self/status`.
     pub status: String,
@@ -122,10 +123,32 @@ pub struct Probe {
     pub root_readonly: bool,
 }
 
+impl Probe {
+    /// The files a probe child copies to stdout, in this order.
+    pub const FILES: [&'static CStr; 4] =
+        [c"/proc/self/status", c"/proc/self/uid_map", c"/proc/self/gid_map", c"/proc/self/limits"];
+
+    /// Read a probe child's stdout: each of [`Probe::FILES`], then the link target of
+    /// `/proc/self/ns/<name>` for each of [`namespaces::ORDERED_NAMESPACES`], each ended by
+    /// a NUL; then `1` if the root is read-only, else `0`. The child makes only system
+    /// calls, so it writes raw fields rather than JSON. `None` if fields are missing.
+    pub fn parse(bytes: &[u8]) -> Option<Probe> {
+        let mut fields = bytes.split(|&b| b == 0).map(|f| String::from_utf8_lossy(f).into_owned());
+        let mut next = || fields.next();
+        let (status, uid_map, gid_map, limits) = (next()?, next()?, next()?, next()?);
+        let namespaces = namespaces::ORDERED_NAMESPACES
+            .iter()
+            .map(|ns| Some((ns.proc_name().to_string(), next()?)))
+            .collect::<Option<_>>()?;
+        let root_readonly = next()? == "1";
+        Some(Probe { status, uid_map, gid_map, limits, namespaces, root_readonly })
+    }
+}
+
 /// A message on a request's own reply socket.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Reply {
-    /// The command was forked with this pid (inside the sandbox).
+    /// The command runs (its `execve` succeeded) with this pid (inside the sandbox).
     Started {
         /// Pid inside the sandbox's pid namespace.
         pid: i32,
@@ -139,17 +162,8 @@ pub enum Reply {
     },
     /// The requested file is open; the descriptor is attached.
     Opened,
-    /// The request failed.
+    /// The request failed; for an exec, the command did not start.
     Failed(Error),
-}
-
-/// What an exec child writes to its status pipe when it cannot exec: the step and errno.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ChildFailure {
-    /// The step that failed, e.g. `chdir` or `execve`.
-    pub step: String,
-    /// Its errno.
-    pub errno: i32,
 }
 
 /// Send one message with descriptors.
@@ -179,4 +193,24 @@ pub enum SetupStep {
     Built(Option<i32>),
     /// Init to supervisor: building failed.
     Failed(Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_fields_are_read_in_order_and_a_short_report_is_refused() {
+        let mut raw = b"Name:\tx\n\0 0 0 1\n\0 0 0 2\n\0Max open files\0".to_vec();
+        for ns in namespaces::ORDERED_NAMESPACES {
+            raw.extend_from_slice(format!("{}:[1]\0", ns.proc_name()).as_bytes());
+        }
+        raw.push(b'1');
+        let probe = Probe::parse(&raw).unwrap();
+        assert_eq!((probe.status.as_str(), probe.uid_map.as_str()), ("Name:\tx\n", " 0 0 1\n"));
+        assert_eq!((probe.gid_map.as_str(), probe.limits.as_str()), (" 0 0 2\n", "Max open files"));
+        assert_eq!(probe.namespaces[1], ("pid".to_string(), "pid:[1]".to_string()));
+        assert!(probe.root_readonly);
+        assert!(Probe::parse(b"Name:\tx\n\0 0 0 1\n").is_none());
+    }
 }

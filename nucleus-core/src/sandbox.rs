@@ -286,8 +286,9 @@ impl Sandbox {
         let kill = || self.inner.kill(Some(id), libc::SIGKILL);
         let out = process::collect(launched, &[], process::DEFAULT_MAX_OUTPUT, deadline, started, kill, None)?
             .expect("not cancellable");
-        let probe: Probe = serde_json::from_slice(&out.stdout)
-            .map_err(|e| Error::supervisor(format!("malformed probe report: {e} ({})", out.stderr_text())))?;
+        let probe = Probe::parse(&out.stdout).ok_or_else(|| {
+            Error::supervisor(format!("truncated probe report ({:?}, {})", out.status, out.stderr_text()))
+        })?;
         let landlock_abi = self.inner.life().landlock_abi;
         Ok(report::build(&self.inner.config, &self.inner.security, landlock_abi, &probe, self.warnings()))
     }
@@ -404,12 +405,11 @@ impl Inner {
         self.require_running()?;
         let id = self.next_exec.fetch_add(1, Ordering::Relaxed);
         let spec = protocol::ExecSpec { probe, ..self.exec_spec(id, request) };
-        let cwd = spec.cwd.clone();
         let pipes = Pipes::new()?;
         let theirs = pipes.theirs.each_ref().map(|fd| fd.as_raw_fd());
         self.send(&Request::Exec(spec), &theirs)?;
         drop(pipes.theirs);
-        process::await_start(id, &request.argv[0], &cwd, pipes.mine, deadline)
+        process::await_start(id, pipes.mine, deadline)
     }
 
     /// The command as the init runs it: environment merged, working directory chosen.

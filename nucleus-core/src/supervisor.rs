@@ -3,12 +3,14 @@
 //!
 //! It stays in the host's namespaces, single-threaded, and owns the sandbox's lifetime:
 //! it writes the state record, creates the private workspace and the cgroup, clones the
-//! sandbox's init into new namespaces (and into the cgroup), writes its id maps, reports
-//! readiness to the caller, and when the init ends — because the caller closed the
-//! control socket, died, or asked — removes the cgroup, the workspace and the record. The caller's socket is the lifeline: it closes when the
-//! caller process dies, whichever thread created the sandbox.
+//! sandbox's init into new namespaces (and into the cgroup), writes its id maps and
+//! reports readiness to the caller. The caller's control socket is the lifeline: it
+//! closes when the caller destroys the sandbox or its process dies, whichever thread
+//! created the sandbox. Then, or when the init ends by itself, the supervisor kills the
+//! init (the kernel kills the rest of the sandbox with it) and removes the cgroup, the
+//! workspace and the record.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -114,13 +116,11 @@ impl Owned<'_> {
             }
         };
         let reply = SetupReply::Ready { init_pid: init, workspace, landlock_abi };
-        let sent = protocol::send(&control, &reply, &[]);
-        // From here on the init alone holds the caller's socket: when the caller goes,
-        // the init sees EOF and exits, and the kernel kills everything in the sandbox.
-        drop(control);
-        if sent.is_err() {
-            let _ = sys::kill(init, libc::SIGKILL);
+        if protocol::send(&control, &reply, &[]).is_ok() {
+            wait_for_caller_or_init(init, &control);
         }
+        // The sandbox ends with its init: the kernel kills everything in its pid namespace.
+        let _ = sys::kill(init, libc::SIGKILL);
         sys::waitpid(init, 0).map(drop)
     }
 
@@ -196,6 +196,24 @@ impl Owned<'_> {
             0 => Ok(()),
             1 => Err(errors.remove(0)),
             _ => Err(errors.remove(0).with_cleanup(errors)),
+        }
+    }
+}
+
+/// Wait until the init exits or the caller closes its end of `control` (destroy, or the
+/// caller died). The init serves the caller on that socket and also exits at its EOF, but
+/// an init stuck in a request (a command stopped before it could exec holds up the
+/// spawn) would never see it; this process only polls the socket for the hang-up and
+/// never reads from it.
+fn wait_for_caller_or_init(init: libc::pid_t, control: &OwnedFd) {
+    let Ok(init_fd) = sys::pidfd_open(init) else { return };
+    let mut fds = [
+        libc::pollfd { fd: init_fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: control.as_raw_fd(), events: 0, revents: 0 },
+    ];
+    while fds.iter().all(|f| f.revents == 0) {
+        if sys::poll(&mut fds, None).is_err() {
+            return;
         }
     }
 }

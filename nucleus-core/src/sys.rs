@@ -100,6 +100,12 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> Result<()> {
     Ok(())
 }
 
+/// `fcntl(F_SETFL)`: set the status flags of `fd` to exactly `flags`.
+pub(crate) fn set_status_flags(fd: BorrowedFd<'_>, flags: i32) -> Result<()> {
+    // SAFETY: F_SETFL on a valid descriptor.
+    check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) }, "fcntl", None).map(drop)
+}
+
 /// A close-on-exec duplicate of `fd` numbered `floor` or higher.
 pub(crate) fn dup_above(fd: BorrowedFd<'_>, floor: RawFd) -> Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC on a valid descriptor returns a new one or -1.
@@ -469,10 +475,74 @@ pub(crate) fn clone_into_cgroup(flags: libc::c_int, cgroup: RawFd) -> Result<lib
     check(r, "clone3", None).map(|p| p as libc::pid_t)
 }
 
-/// `fork(2)`, for the single-threaded sandbox init and zygote only.
+/// `fork(2)`, for the single-threaded zygote only.
 pub(crate) fn fork() -> Result<libc::pid_t> {
-    // SAFETY: called only from the single-threaded init and zygote processes.
+    // SAFETY: called only from the single-threaded zygote process.
     check_int(unsafe { libc::fork() }, "fork", None)
+}
+
+/// Memory for a child's stack: an anonymous mapping whose lowest page is a guard, so an
+/// overflow faults instead of writing over whatever lies below.
+pub(crate) struct Stack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl Stack {
+    pub(crate) fn new(len: usize) -> Result<Stack> {
+        // SAFETY: a fresh private anonymous mapping, owned by the returned value.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap", None));
+        }
+        let stack = Stack { base, len };
+        // SAFETY: sysconf has no preconditions; the first page lies inside the mapping.
+        check_int(
+            unsafe { libc::mprotect(base, libc::sysconf(libc::_SC_PAGESIZE) as usize, libc::PROT_NONE) },
+            "mprotect",
+            None,
+        )?;
+        Ok(stack)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once.
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// `clone(CLONE_VM | CLONE_VFORK)`: run `entry(arg)` in a child process that shares this
+/// process's memory, on `stack`. Returns the child's pid once the child has called
+/// `execve` successfully or exited; until then the calling thread sleeps.
+///
+/// # Safety
+///
+/// `entry` runs on this process's memory with this thread's TLS: it may only make
+/// async-signal-safe calls, must not allocate or unwind, and must end in `execve` or
+/// `_exit`. What `arg` points at must stay valid until this returns. Signals whose
+/// handlers must not run in the child should be blocked around the call.
+pub(crate) unsafe fn clone_vfork(
+    stack: &mut Stack,
+    entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+) -> Result<libc::pid_t> {
+    // The stack grows down from the end of the mapping (page aligned, as the ABI wants).
+    // SAFETY: the end of the mapping is one past its last byte.
+    let top = unsafe { stack.base.cast::<u8>().add(stack.len) };
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    // SAFETY: the caller upholds the contract above.
+    check_int(unsafe { libc::clone(entry, top.cast(), flags, arg) }, "clone", None)
 }
 
 /// `unshare(2)`.
@@ -540,14 +610,6 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd> {
     check(r, "pidfd_open", None).map(owned)
 }
 
-/// Mark every descriptor from `first` on close-on-exec.
-pub(crate) fn cloexec_from(first: u32) -> Result<()> {
-    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
-    // SAFETY: plain arguments.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-    check(r, "close_range", None).map(drop)
-}
-
 /// `memfd_create(2)`.
 pub(crate) fn memfd_create(name: &CStr, flags: u32) -> Result<OwnedFd> {
     // SAFETY: name is a valid C string.
@@ -596,7 +658,53 @@ pub(crate) fn sigmask(how: i32, signals: &[i32]) -> libc::sigset_t {
     }
 }
 
-/// Restore a mask returned by [`sigmask`].
+/// The kernel's `struct sigaction` of `rt_sigaction(2)`. Called directly, it reaches
+/// every signal, including the two (32 and 33) that glibc's `sigaction` refuses: glibc's
+/// `posix_spawn` leaves them ignored in the processes it starts.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// The signals whose disposition is not the default (ignored or caught).
+pub(crate) fn non_default_signals() -> Vec<libc::c_int> {
+    (1..=libc::SIGRTMAX())
+        .filter(|&sig| {
+            let mut old = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+            // SAFETY: a query; old is a valid kernel sigaction of the size passed.
+            let r = unsafe {
+                libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<KernelSigaction>(), &mut old, 8)
+            };
+            r == 0 && old.handler != libc::SIG_DFL
+        })
+        .collect()
+}
+
+/// Set `sig` to its default disposition. Async-signal-safe and allocation-free (it runs in
+/// a vfork child); a signal that cannot be changed is left as it is.
+pub(crate) fn reset_signal(sig: libc::c_int) {
+    let default = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    let no_old = std::ptr::null_mut::<KernelSigaction>();
+    // SAFETY: default is a valid kernel sigaction of the size passed.
+    unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, &default, no_old, 8) };
+}
+
+/// Block every signal for the calling thread; returns the previous mask.
+pub(crate) fn block_all_signals() -> libc::sigset_t {
+    // SAFETY: both sets are initialised before use.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    }
+}
+
+/// Restore a mask returned by [`sigmask`] or [`block_all_signals`].
 pub(crate) fn set_sigmask(mask: &libc::sigset_t) {
     // SAFETY: mask came from pthread_sigmask.
     unsafe {

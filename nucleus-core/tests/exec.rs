@@ -41,9 +41,39 @@ fn exec_missing_program_and_bad_cwd_are_exec_errors() {
     assert_eq!(e.errno(), Some(libc::EACCES), "{e}");
     let e = sb.exec(&ExecRequest::new(["true"]).cwd("/nope")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ExecFailed);
-    assert!(e.to_string().contains("/nope"), "{e}");
+    assert_eq!(e.errno(), Some(libc::ENOENT));
+    assert!(e.to_string().contains("working directory /nope"), "{e}");
+    let e = sb.exec(&ExecRequest::new(["true"]).cwd("/etc/hostname")).unwrap_err();
+    assert_eq!((e.kind(), e.errno()), (ErrorKind::ExecFailed, Some(libc::ENOTDIR)), "{e}");
+    assert!(e.to_string().contains("/etc/hostname"), "{e}");
     // The sandbox is still usable.
     assert_eq!(sh_ok(&sb, "echo fine"), "fine");
+}
+
+#[test]
+fn exec_command_starts_with_default_signals_only_stdio_and_its_own_session() {
+    let sb = start(SandboxConfig::new());
+    let mask = |status: &str, field: &str| {
+        let line = status.lines().find(|l| l.starts_with(field)).expect(field);
+        u64::from_str_radix(line[field.len()..].trim(), 16).unwrap()
+    };
+    // The init ignores SIGPIPE (Rust's runtime does; glibc's posix_spawn, which started
+    // the supervisor, leaves signals 32 and 33 ignored too) and blocks SIGCHLD (it reads a
+    // signalfd); a command sees none of that.
+    let init = sh_ok(&sb, "cat /proc/1/status");
+    let bit = |sig: i32| 1u64 << (sig - 1);
+    assert_ne!(mask(&init, "SigIgn:") & bit(libc::SIGPIPE), 0, "{init}");
+    assert_ne!(mask(&init, "SigBlk:") & bit(libc::SIGCHLD), 0, "{init}");
+    let own = sb.exec(&ExecRequest::new(["cat", "/proc/self/status"])).unwrap().stdout_text();
+    assert_eq!((mask(&own, "SigIgn:"), mask(&own, "SigBlk:")), (0, 0), "{own}");
+    // Only stdin, stdout and stderr are inherited (3 is ls's own listing of the directory).
+    let fds = sb.exec(&ExecRequest::new(["ls", "/proc/self/fd"])).unwrap().stdout_text();
+    assert_eq!(fds.split_whitespace().collect::<Vec<_>>(), ["0", "1", "2", "3"]);
+    // It leads its own session and process group: pid, pgrp and sid are equal.
+    let stat = sb.exec(&ExecRequest::new(["cat", "/proc/self/stat"])).unwrap().stdout_text();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let pid = stat.split(' ').next().unwrap();
+    assert_eq!((fields[2], fields[3]), (pid, pid), "{stat}");
 }
 
 #[test]

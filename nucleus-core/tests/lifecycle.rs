@@ -107,3 +107,20 @@ fn lifecycle_setup_failure_leaves_nothing_behind() {
     std::fs::remove_dir_all(&state).unwrap();
     std::fs::remove_dir_all(&link_dir).unwrap();
 }
+
+#[test]
+fn lifecycle_destroy_is_prompt_even_when_a_command_holds_up_the_init() {
+    use std::time::{Duration, Instant};
+    let sb = start(SandboxConfig::new());
+    // Stop every other process in the sandbox, over and over: a command being started is
+    // stopped before it can exec, which holds up PID 1 (it waits for that exec).
+    let _flood = sb.spawn(&ExecRequest::new(["/bin/sh", "-c", "while :; do kill -STOP -1; done"])).unwrap();
+    for _ in 0..3 {
+        let _ = sb.exec(&ExecRequest::new(["/bin/true"]).timeout(Duration::from_millis(300)));
+    }
+    let started = Instant::now();
+    sb.destroy().unwrap();
+    // Far below the teardown timeout that a stuck init would run into.
+    assert!(started.elapsed() < Duration::from_secs(3), "destroy took {:?}", started.elapsed());
+    assert!(!sb.workspace_path().unwrap().exists());
+}
