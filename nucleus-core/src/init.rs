@@ -26,8 +26,8 @@ use crate::rlimits::{self, Rlimit};
 use crate::{caps, network, seccomp, sys};
 
 /// Run the init; never returns.
-pub(crate) fn run(plan: &Plan, control: &OwnedFd, sync: OwnedFd, workspace: &Path) -> ! {
-    let built = setup(plan, &sync, workspace).and_then(|landlock_abi| {
+pub(crate) fn run(plan: &Plan, control: &OwnedFd, sync: OwnedFd) -> ! {
+    let built = setup(plan, &sync).and_then(|landlock_abi| {
         let sigchld = watch_children()?;
         // The init installs the seccomp filters itself, once: every command inherits them
         // and keeps them across execve, so no command pays for compiling them into the
@@ -72,8 +72,16 @@ fn wait_proceed(sync: &OwnedFd) -> Result<()> {
     }
 }
 
+/// Wait for the supervisor's `expected` step and the descriptors it carries.
+fn receive(sync: &OwnedFd, expected: SetupStep) -> Result<Vec<OwnedFd>> {
+    match protocol::recv::<SetupStep>(sync)? {
+        Some((step, fds)) if std::mem::discriminant(&step) == std::mem::discriminant(&expected) => Ok(fds),
+        _ => Err(Error::supervisor(format!("the supervisor did not send {expected:?}"))),
+    }
+}
+
 /// Build the sandbox; returns the Landlock ABI enforced, if Landlock is on.
-fn setup(plan: &Plan, sync: &OwnedFd, workspace: &Path) -> Result<Option<i32>> {
+fn setup(plan: &Plan, sync: &OwnedFd) -> Result<Option<i32>> {
     // If the supervisor dies, so does the sandbox (armed again after the identity change).
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
     wait_proceed(sync)?;
@@ -88,12 +96,13 @@ fn setup(plan: &Plan, sync: &OwnedFd, workspace: &Path) -> Result<Option<i32>> {
     if plan.namespaces.has(Namespace::Net) {
         network::loopback_up()?;
     }
-    plan.rootfs.apply(workspace)?;
+    plan.rootfs.apply(&plan.workspace.dir(&plan.id), || receive(sync, SetupStep::Workspace).map(drop))?;
     let user = &plan.user;
     if user.namespace && user.privileged {
-        sys::unshare(libc::CLONE_NEWUSER)?;
-        protocol::send(sync, &SetupStep::NeedMaps, &[])?;
-        wait_proceed(sync)?;
+        // Made by the supervisor, maps and all, while this process built the root.
+        let [namespace] = <[OwnedFd; 1]>::try_from(receive(sync, SetupStep::UserNamespace)?)
+            .map_err(|_| Error::supervisor("the user namespace came without its descriptor"))?;
+        sys::setns(namespace.as_fd(), libc::CLONE_NEWUSER)?;
     }
     // The bounding set goes while CAP_SETPCAP is still held; a change of uid away from
     // 0 (no user namespace) would drop it.

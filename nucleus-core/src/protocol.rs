@@ -51,6 +51,16 @@ pub enum WorkspacePlan {
     Private(PathBuf),
 }
 
+impl WorkspacePlan {
+    /// The host directory of sandbox `id`'s workspace.
+    pub fn dir(&self, id: &str) -> PathBuf {
+        match self {
+            WorkspacePlan::Given(dir) => dir.clone(),
+            WorkspacePlan::Private(parent) => parent.join(format!("nucleus-{id}")),
+        }
+    }
+}
+
 /// The supervisor's answer to the plan.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SetupReply {
@@ -187,8 +197,11 @@ pub fn recv<T: DeserializeOwned>(sock: &impl AsFd) -> Result<Option<(T, Vec<Owne
 pub enum SetupStep {
     /// Supervisor to init: the namespace is ready (maps written, cgroup joined); go on.
     Proceed,
-    /// Init to supervisor: I have entered my user namespace; write its maps.
-    NeedMaps,
+    /// Supervisor to init: the workspace directory exists.
+    Workspace,
+    /// Supervisor to init: the user namespace to enter once the root is built, maps
+    /// written (root callers); the descriptor is attached.
+    UserNamespace,
     /// Init to supervisor: the sandbox is built (with this Landlock ABI, if any).
     Built(Option<i32>),
     /// Init to supervisor: building failed.

@@ -211,15 +211,25 @@ impl MountPlan {
     }
 
     /// Build the plan in the current (new, private) mount namespace and pivot into it.
-    /// `workspace` is the host directory for [`Source::Workspace`].
-    pub(crate) fn apply(&self, workspace: &Path) -> Result<()> {
+    /// `workspace` is the host directory for [`Source::Workspace`], which the supervisor
+    /// creates while the steps before it run: `ready` waits for it.
+    pub(crate) fn apply(&self, workspace: &Path, mut ready: impl FnMut() -> Result<()>) -> Result<()> {
         sys::mount("none", Path::new("/"), "", libc::MS_REC | libc::MS_PRIVATE, None)?;
-        // Open every source before the staging mount can hide any of them.
+        // Open every source, or the workspace's parent, before the staging mount can
+        // hide any of them.
+        let workspace_parent = open_source(None, workspace.parent().unwrap_or(workspace), libc::RESOLVE_NO_SYMLINKS)?;
+        let workspace_name = workspace.file_name().map_or(Path::new("."), Path::new);
         let sources = self
             .steps
             .iter()
             .map(|step| match step {
-                Step::Bind { source, .. } => open_source(source, workspace),
+                Step::Bind { source: Source::Host(path), .. } => open_source(None, path, 0).map(Some).or_else(|e| match e {
+                    Error::Syscall { errno: libc::ENOENT, .. } => Ok(None),
+                    e => Err(e),
+                }),
+                Step::Bind { source: Source::User(path), .. } => {
+                    open_source(None, path, libc::RESOLVE_NO_SYMLINKS).map(Some)
+                }
                 _ => Ok(None),
             })
             .collect::<Result<Vec<_>>>()?;
@@ -236,6 +246,14 @@ impl MountPlan {
         }
         let root = sys::openat2(None, staging, libc::O_PATH | libc::O_DIRECTORY, 0, 0)?;
         for (step, source) in self.steps.iter().zip(sources) {
+            let source = match step {
+                Step::Bind { source: Source::Workspace, .. } => {
+                    ready()?;
+                    let beneath = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
+                    Some(open_source(Some(workspace_parent.as_fd()), workspace_name, beneath)?)
+                }
+                _ => source,
+            };
             apply_step(root.as_fd(), step, source, dev_null.as_fd())?;
         }
         sys::fchdir(root.as_fd())?;
@@ -356,22 +374,17 @@ fn dev(config: &SandboxConfig, owner: (u32, u32), steps: &mut Vec<Step>) {
     }
 }
 
-fn open_source(source: &Source, workspace: &Path) -> Result<Option<OwnedFd>> {
-    let (path, resolve) = match source {
-        Source::Host(path) => (path.as_path(), 0),
-        Source::User(path) => (path.as_path(), libc::RESOLVE_NO_SYMLINKS),
-        Source::Workspace => (workspace, libc::RESOLVE_NO_SYMLINKS),
-    };
-    match sys::openat2(None, path, libc::O_PATH, 0, resolve) {
-        Ok(fd) => Ok(Some(fd)),
-        Err(Error::Syscall { errno: libc::ENOENT, .. }) if matches!(source, Source::Host(_)) => Ok(None),
-        Err(Error::Syscall { errno: libc::ELOOP, .. }) => Err(Error::Syscall {
+/// Open a mount source (relative to `dir`, if given); `resolve` may refuse symbolic
+/// links on the way.
+fn open_source(dir: Option<BorrowedFd<'_>>, path: &Path, resolve: u64) -> Result<OwnedFd> {
+    sys::openat2(dir, path, libc::O_PATH, 0, resolve).map_err(|e| match e {
+        Error::Syscall { errno: libc::ELOOP, .. } => Error::Syscall {
             call: "open mount source (symlinks are refused)".into(),
             path: Some(path.to_path_buf()),
             errno: libc::ELOOP,
-        }),
-        Err(e) => Err(e),
-    }
+        },
+        e => e,
+    })
 }
 
 const RESOLVE: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;

@@ -12,7 +12,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::cgroups::Cgroups;
 use crate::error::{Error, Result};
@@ -103,12 +103,7 @@ struct Owned<'a> {
 impl Owned<'_> {
     /// Build the sandbox, report to the caller, and wait for the sandbox's end.
     fn build(&mut self, control: OwnedFd) -> Result<()> {
-        let plan = self.plan;
-        let ready = self.prepare().and_then(|workspace| {
-            let init = start_init(plan, &control, &workspace)?;
-            Ok((init, workspace))
-        });
-        let ((init, landlock_abi), workspace) = match ready {
+        let (init, landlock_abi, workspace) = match self.start_init(&control) {
             Ok(x) => x,
             Err(e) => {
                 let _ = protocol::send(&control, &SetupReply::Failed(e.clone()), &[]);
@@ -124,30 +119,81 @@ impl Owned<'_> {
         sys::waitpid(init, 0).map(drop)
     }
 
-    /// Write the state record and create the private workspace; returns the workspace.
-    fn prepare(&mut self) -> Result<PathBuf> {
+    /// Clone the sandbox's init into its namespaces and walk it through setup, making
+    /// what it needs later while it builds the root. Returns the init's host pid, the
+    /// Landlock ABI it enforced and the workspace once the sandbox is built.
+    fn start_init(&mut self, control: &OwnedFd) -> Result<(libc::pid_t, Option<i32>, PathBuf)> {
         let plan = self.plan;
         state::ensure_root(&plan.state_root)?;
-        let me = std::process::id() as i32;
-        let private = match &plan.workspace {
-            WorkspacePlan::Given(_) => None,
-            WorkspacePlan::Private(parent) => Some(parent.join(format!("nucleus-{}", plan.id))),
-        };
-        let record = state::Record {
-            id: plan.id.clone(),
-            supervisor_pid: me,
-            supervisor_start: sys::process_start_time(me).unwrap_or(0),
-            private_workspace: private.clone(),
-            cgroups: plan.cgroups.as_ref().map(Cgroups::dirs).unwrap_or_default(),
-        };
-        state::write(&plan.state_root, &record)?;
-        self.record = true;
         if let Some(cgroups) = &plan.cgroups {
+            // The init is born in its cgroup, which the record must list first.
+            self.write_record()?;
             // Set first: a half-made cgroup is removed too.
             self.cgroups = true;
             cgroups.create()?;
         }
-        match (&plan.workspace, private) {
+        // Without a cgroup the init can come first: should this process die before the
+        // record exists, the init dies with it (parent-death signal) and nothing is left.
+        let (mine, theirs) = sys::seqpacket_pair()?;
+        let pid = clone_init(plan)?;
+        if pid == 0 {
+            drop(mine);
+            init::run(plan, control, theirs);
+        }
+        drop(theirs);
+        let result = (|| {
+            if plan.user.namespace && !plan.user.privileged {
+                plan.user.write_maps(pid)?;
+            }
+            protocol::send(&mine, &SetupStep::Proceed, &[])?;
+            if !self.record {
+                self.write_record()?;
+            }
+            let workspace = self.make_workspace()?;
+            // A failed send means the init has failed: its report follows below.
+            let _ = protocol::send(&mine, &SetupStep::Workspace, &[]);
+            if plan.user.namespace && plan.user.privileged {
+                let namespace = plan.user.create_namespace()?;
+                let _ = protocol::send(&mine, &SetupStep::UserNamespace, &[namespace.as_raw_fd()]);
+            }
+            match protocol::recv::<SetupStep>(&mine)? {
+                Some((SetupStep::Built(landlock_abi), _)) => Ok((pid, landlock_abi, workspace)),
+                Some((SetupStep::Failed(e), _)) => Err(e),
+                Some((step, _)) => Err(Error::internal(format!("init sent {step:?}"))),
+                None => Err(Error::supervisor("sandbox init exited during setup")),
+            }
+        })();
+        if result.is_err() {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = sys::waitpid(pid, 0);
+        }
+        result
+    }
+
+    fn write_record(&mut self) -> Result<()> {
+        let plan = self.plan;
+        let me = std::process::id() as i32;
+        let record = state::Record {
+            id: plan.id.clone(),
+            supervisor_pid: me,
+            supervisor_start: sys::process_start_time(me).unwrap_or(0),
+            private_workspace: self.private_workspace(),
+            cgroups: plan.cgroups.as_ref().map(Cgroups::dirs).unwrap_or_default(),
+        };
+        state::write(&plan.state_root, &record)?;
+        self.record = true;
+        Ok(())
+    }
+
+    fn private_workspace(&self) -> Option<PathBuf> {
+        let private = matches!(self.plan.workspace, WorkspacePlan::Private(_));
+        private.then(|| self.plan.workspace.dir(&self.plan.id))
+    }
+
+    /// Create the private workspace (or take the given one); returns it.
+    fn make_workspace(&mut self) -> Result<PathBuf> {
+        let plan = self.plan;
+        match (&plan.workspace, self.private_workspace()) {
             (WorkspacePlan::Given(dir), _) => Ok(dir.clone()),
             (_, Some(dir)) => {
                 std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| Error::Syscall {
@@ -171,7 +217,7 @@ impl Owned<'_> {
         }
     }
 
-    /// Remove what [`Owned::prepare`] created.
+    /// Remove what [`Owned::start_init`] created.
     fn cleanup(&mut self) -> Result<()> {
         let mut errors = Vec::new();
         let cgroups = self.plan.cgroups.as_ref().filter(|_| std::mem::take(&mut self.cgroups));
@@ -218,10 +264,8 @@ fn wait_for_caller_or_init(init: libc::pid_t, control: &OwnedFd) {
     }
 }
 
-/// Clone the sandbox's init into its namespaces and walk it through setup. Returns the
-/// init's host pid and the Landlock ABI it enforced once the sandbox is built.
-fn start_init(plan: &Plan, control: &OwnedFd, workspace: &Path) -> Result<(libc::pid_t, Option<i32>)> {
-    let (mine, theirs) = sys::seqpacket_pair()?;
+/// Clone the sandbox's init into its namespaces (and its cgroup); returns 0 in the init.
+fn clone_init(plan: &Plan) -> Result<libc::pid_t> {
     // Rootless: the user namespace must come first, or the other namespaces cannot be
     // made. Root: everything else is built with host privileges, and the init enters
     // its user namespace last, so the sandbox holds no capability over its mounts.
@@ -233,36 +277,8 @@ fn start_init(plan: &Plan, control: &OwnedFd, workspace: &Path) -> Result<(libc:
         flags |= Namespace::User.flag();
     }
     // With limits, the init is in its cgroup before it runs, so nothing escapes them.
-    let pid = match &plan.cgroups {
-        Some(cgroups) => cgroups.clone_inside(flags)?,
-        None => sys::clone_process(flags)?,
-    };
-    if pid == 0 {
-        drop(mine);
-        init::run(plan, control, theirs, workspace);
+    match &plan.cgroups {
+        Some(cgroups) => cgroups.clone_inside(flags),
+        None => sys::clone_process(flags),
     }
-    drop(theirs);
-    let result = (|| {
-        if user_first {
-            plan.user.write_maps(pid)?;
-        }
-        protocol::send(&mine, &SetupStep::Proceed, &[])?;
-        loop {
-            match protocol::recv::<SetupStep>(&mine)? {
-                Some((SetupStep::NeedMaps, _)) => {
-                    plan.user.write_maps(pid)?;
-                    protocol::send(&mine, &SetupStep::Proceed, &[])?;
-                }
-                Some((SetupStep::Built(landlock_abi), _)) => return Ok((pid, landlock_abi)),
-                Some((SetupStep::Failed(e), _)) => return Err(e),
-                Some((SetupStep::Proceed, _)) => return Err(Error::internal("init sent Proceed")),
-                None => return Err(Error::supervisor("sandbox init exited during setup")),
-            }
-        }
-    })();
-    if result.is_err() {
-        let _ = sys::kill(pid, libc::SIGKILL);
-        let _ = sys::waitpid(pid, 0);
-    }
-    result
 }

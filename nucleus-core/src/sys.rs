@@ -545,6 +545,12 @@ pub(crate) unsafe fn clone_vfork(
     check_int(unsafe { libc::clone(entry, top.cast(), flags, arg) }, "clone", None)
 }
 
+/// `setns(2)`: enter the namespace open at `fd`, of type `kind` (a `CLONE_NEW*` flag).
+pub(crate) fn setns(fd: BorrowedFd<'_>, kind: libc::c_int) -> Result<()> {
+    // SAFETY: plain arguments.
+    check_int(unsafe { libc::setns(fd.as_raw_fd(), kind) }, "setns", None).map(drop)
+}
+
 /// `unshare(2)`.
 pub(crate) fn unshare(flags: libc::c_int) -> Result<()> {
     // SAFETY: plain flag argument.
