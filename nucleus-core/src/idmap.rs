@@ -4,7 +4,6 @@
 //! only map its own ids (and must deny `setgroups` first); root maps sandbox root to an
 //! unprivileged host id (65534 unless configured) so it is never host root.
 
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -79,33 +78,6 @@ impl UserPlan {
             write("setgroups", "deny")?;
         }
         write("gid_map", &self.gid_map())
-    }
-}
-
-impl UserPlan {
-    /// Make the user namespace, maps and all, and open it (root callers: the init enters
-    /// it with `setns` once it has built the sandbox with host privileges). A namespace
-    /// needs a process in it while its maps are written: a child that only waits.
-    pub(crate) fn create_namespace(&self) -> Result<OwnedFd> {
-        let parent = std::process::id() as libc::pid_t;
-        let holder = sys::clone_process(libc::CLONE_NEWUSER)?;
-        if holder == 0 {
-            // SAFETY: plain system calls. The child dies with its parent, or when killed.
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                while libc::getppid() == parent {
-                    libc::pause();
-                }
-                libc::_exit(0)
-            }
-        }
-        let opened = self.write_maps(holder).and_then(|()| {
-            let path = PathBuf::from(format!("/proc/{holder}/ns/user"));
-            sys::openat2(None, &path, libc::O_RDONLY, 0, 0)
-        });
-        let _ = sys::kill(holder, libc::SIGKILL);
-        let _ = sys::waitpid(holder, 0);
-        opened
     }
 }
 

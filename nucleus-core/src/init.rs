@@ -80,6 +80,14 @@ fn receive(sync: &OwnedFd, expected: SetupStep) -> Result<Vec<OwnedFd>> {
     }
 }
 
+/// Enter the namespace (of type `kind`) the supervisor sends with `step`.
+fn enter(sync: &OwnedFd, step: SetupStep, kind: libc::c_int) -> Result<()> {
+    match <[OwnedFd; 1]>::try_from(receive(sync, step)?) {
+        Ok([namespace]) => sys::setns(namespace.as_fd(), kind),
+        Err(_) => Err(Error::supervisor("a namespace came without its descriptor")),
+    }
+}
+
 /// Build the sandbox; returns the Landlock ABI enforced, if Landlock is on.
 fn setup(plan: &Plan, sync: &OwnedFd) -> Result<Option<i32>> {
     // If the supervisor dies, so does the sandbox (armed again after the identity change).
@@ -93,16 +101,17 @@ fn setup(plan: &Plan, sync: &OwnedFd) -> Result<Option<i32>> {
     if plan.namespaces.has(Namespace::Uts) {
         sys::sethostname(&plan.namespaces.hostname)?;
     }
-    if plan.namespaces.has(Namespace::Net) {
-        network::loopback_up()?;
-    }
     plan.rootfs.apply(&plan.workspace.dir(&plan.id), || receive(sync, SetupStep::Workspace).map(drop))?;
     let user = &plan.user;
+    // Root callers: the supervisor made these while this process built the root.
+    if plan.namespaces.has(Namespace::Net) {
+        if user.privileged {
+            enter(sync, SetupStep::Network, libc::CLONE_NEWNET)?;
+        }
+        network::loopback_up()?;
+    }
     if user.namespace && user.privileged {
-        // Made by the supervisor, maps and all, while this process built the root.
-        let [namespace] = <[OwnedFd; 1]>::try_from(receive(sync, SetupStep::UserNamespace)?)
-            .map_err(|_| Error::supervisor("the user namespace came without its descriptor"))?;
-        sys::setns(namespace.as_fd(), libc::CLONE_NEWUSER)?;
+        enter(sync, SetupStep::UserNamespace, libc::CLONE_NEWUSER)?;
     }
     // The bounding set goes while CAP_SETPCAP is still held; a change of uid away from
     // 0 (no user namespace) would drop it.

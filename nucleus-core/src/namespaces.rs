@@ -3,7 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
 use crate::config::{Network, SandboxConfig};
+use crate::error::Result;
+use crate::sys;
 
 /// One Linux namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +67,32 @@ impl Namespace {
             Namespace::Cgroup => "cgroup",
         }
     }
+}
+
+/// Make a namespace of kind `ns` without entering it, and open it. A namespace lives only
+/// while a process is in it (or it is open), so a child that only waits holds it until
+/// `prepare` (given the child's pid, e.g. to write a user namespace's maps) is done and
+/// the namespace is open; then the child is killed.
+pub(crate) fn create_detached(ns: Namespace, prepare: impl FnOnce(libc::pid_t) -> Result<()>) -> Result<OwnedFd> {
+    let parent = std::process::id() as libc::pid_t;
+    let holder = sys::clone_process(ns.flag())?;
+    if holder == 0 {
+        // SAFETY: plain system calls. The child dies with its parent, or when killed.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            while libc::getppid() == parent {
+                libc::pause();
+            }
+            libc::_exit(0)
+        }
+    }
+    let opened = prepare(holder).and_then(|()| {
+        let path = PathBuf::from(format!("/proc/{holder}/ns/{}", ns.proc_name()));
+        sys::openat2(None, &path, libc::O_RDONLY, 0, 0)
+    });
+    let _ = sys::kill(holder, libc::SIGKILL);
+    let _ = sys::waitpid(holder, 0);
+    opened
 }
 
 /// The namespaces of one sandbox and the identity-free settings made inside them.

@@ -199,8 +199,11 @@ pub enum SetupStep {
     Proceed,
     /// Supervisor to init: the workspace directory exists.
     Workspace,
-    /// Supervisor to init: the user namespace to enter once the root is built, maps
-    /// written (root callers); the descriptor is attached.
+    /// Supervisor to init: the network namespace to enter once the root is built (root
+    /// callers); the descriptor is attached.
+    Network,
+    /// Supervisor to init: the user namespace to enter after that, maps written (root
+    /// callers); the descriptor is attached.
     UserNamespace,
     /// Init to supervisor: the sandbox is built (with this Landlock ABI, if any).
     Built(Option<i32>),

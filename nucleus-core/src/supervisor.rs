@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use crate::cgroups::Cgroups;
 use crate::error::{Error, Result};
-use crate::namespaces::Namespace;
+use crate::namespaces::{self, Namespace};
 use crate::protocol::{self, Plan, SetupReply, SetupStep, WorkspacePlan, PROTOCOL_VERSION};
 use crate::{init, shim, state, sys, zygote};
 
@@ -152,9 +152,16 @@ impl Owned<'_> {
             let workspace = self.make_workspace()?;
             // A failed send means the init has failed: its report follows below.
             let _ = protocol::send(&mine, &SetupStep::Workspace, &[]);
-            if plan.user.namespace && plan.user.privileged {
-                let namespace = plan.user.create_namespace()?;
-                let _ = protocol::send(&mine, &SetupStep::UserNamespace, &[namespace.as_raw_fd()]);
+            if plan.user.privileged {
+                // Made here, beside the init, for it to enter when its root is built.
+                if plan.namespaces.has(Namespace::Net) {
+                    let net = namespaces::create_detached(Namespace::Net, |_| Ok(()))?;
+                    let _ = protocol::send(&mine, &SetupStep::Network, &[net.as_raw_fd()]);
+                }
+                if plan.user.namespace {
+                    let user = namespaces::create_detached(Namespace::User, |pid| plan.user.write_maps(pid))?;
+                    let _ = protocol::send(&mine, &SetupStep::UserNamespace, &[user.as_raw_fd()]);
+                }
             }
             match protocol::recv::<SetupStep>(&mine)? {
                 Some((SetupStep::Built(landlock_abi), _)) => Ok((pid, landlock_abi, workspace)),
@@ -275,6 +282,9 @@ fn clone_init(plan: &Plan) -> Result<libc::pid_t> {
     let mut flags = plan.namespaces.flags_without_user() & !Namespace::Cgroup.flag();
     if user_first {
         flags |= Namespace::User.flag();
+    } else if plan.user.privileged {
+        // Making a network namespace takes long; the supervisor makes it beside the init.
+        flags &= !Namespace::Net.flag();
     }
     // With limits, the init is in its cgroup before it runs, so nothing escapes them.
     match &plan.cgroups {

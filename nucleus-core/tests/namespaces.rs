@@ -109,3 +109,18 @@ fn namespaces_without_user_namespace_needs_root() {
     assert_eq!(sh_ok(&sb, "cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //'"), "0 0 4294967295");
     assert_eq!(sh_ok(&sb, "grep CapEff /proc/self/status | cut -f2"), "0000000000000000");
 }
+
+#[test]
+fn namespaces_each_sandbox_has_a_network_namespace_of_its_own() {
+    let (a, b) = (start(SandboxConfig::new()), start(SandboxConfig::new()));
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let (in_a, in_b) = (sh_ok(&a, "readlink /proc/self/ns/net"), sh_ok(&b, "readlink /proc/self/ns/net"));
+    assert_ne!(in_a, host.to_str().unwrap());
+    assert_ne!(in_a, in_b);
+    // The init itself is in it too, not only the commands (only root may look: the init
+    // is not dumpable).
+    if euid() == 0 {
+        let init = std::fs::read_link(format!("/proc/{}/ns/net", a.init_pid().unwrap())).unwrap();
+        assert_eq!(init.to_str().unwrap(), in_a);
+    }
+}
