@@ -3,11 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use crate::config::{Network, SandboxConfig};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sys;
 
 /// One Linux namespace.
@@ -69,30 +69,69 @@ impl Namespace {
     }
 }
 
-/// Make a namespace of kind `ns` without entering it, and open it. A namespace lives only
-/// while a process is in it (or it is open), so a child that only waits holds it until
-/// `prepare` (given the child's pid, e.g. to write a user namespace's maps) is done and
-/// the namespace is open; then the child is killed.
-pub(crate) fn create_detached(ns: Namespace, prepare: impl FnOnce(libc::pid_t) -> Result<()>) -> Result<OwnedFd> {
-    let parent = std::process::id() as libc::pid_t;
-    let holder = sys::clone_process(ns.flag())?;
-    if holder == 0 {
-        // SAFETY: plain system calls. The child dies with its parent, or when killed.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            while libc::getppid() == parent {
-                libc::pause();
+/// Namespaces made beside the sandbox's init, for it to enter once its root is built
+/// (root callers). A child process makes them, so the kernel's work (a network namespace
+/// takes the better part of a millisecond) runs in parallel with the supervisor's own,
+/// and holds them, since a namespace lives only while a process is in it, until they
+/// are opened (and a user namespace's maps written).
+pub(crate) struct Holder {
+    pid: libc::pid_t,
+    /// Where the child reports the errno of its unshare (0: done).
+    report: OwnedFd,
+    kinds: Vec<Namespace>,
+}
+
+impl Holder {
+    /// Start a child that unshares `kinds`, in this order.
+    pub(crate) fn spawn(kinds: Vec<Namespace>) -> Result<Holder> {
+        let (report, report_in_child) = sys::pipe()?;
+        let parent = std::process::id() as libc::pid_t;
+        let pid = sys::fork()?;
+        if pid == 0 {
+            let flags: Vec<libc::c_int> = kinds.iter().map(|ns| ns.flag()).collect();
+            // SAFETY: plain system calls on data made before the fork. The child dies
+            // with its parent, or when killed.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                let failed = flags.iter().find(|&&flag| libc::unshare(flag) == -1);
+                let errno: i32 = if failed.is_some() { sys::errno() } else { 0 };
+                libc::write(report_in_child.as_raw_fd(), (&errno as *const i32).cast(), 4);
+                while errno == 0 && libc::getppid() == parent {
+                    libc::pause();
+                }
+                libc::_exit(0)
             }
-            libc::_exit(0)
         }
+        Ok(Holder { pid, report, kinds })
     }
-    let opened = prepare(holder).and_then(|()| {
-        let path = PathBuf::from(format!("/proc/{holder}/ns/{}", ns.proc_name()));
-        sys::openat2(None, &path, libc::O_RDONLY, 0, 0)
-    });
-    let _ = sys::kill(holder, libc::SIGKILL);
-    let _ = sys::waitpid(holder, 0);
-    opened
+
+    /// Wait for the namespaces, let `prepare` act on the child (given its pid; e.g. write
+    /// a user namespace's maps) and open them.
+    pub(crate) fn open(self, prepare: impl FnOnce(libc::pid_t) -> Result<()>) -> Result<Vec<(Namespace, OwnedFd)>> {
+        let mut errno = [0u8; 4];
+        if sys::read(self.report.as_fd(), &mut errno)? != errno.len() {
+            return Err(Error::supervisor("the namespace holder died"));
+        }
+        let errno = i32::from_ne_bytes(errno);
+        if errno != 0 {
+            return Err(Error::Syscall { call: "unshare".into(), path: None, errno });
+        }
+        prepare(self.pid)?;
+        self.kinds
+            .iter()
+            .map(|ns| {
+                let path = PathBuf::from(format!("/proc/{}/ns/{}", self.pid, ns.proc_name()));
+                Ok((*ns, sys::openat2(None, &path, libc::O_RDONLY, 0, 0)?))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = sys::kill(self.pid, libc::SIGKILL);
+        let _ = sys::waitpid(self.pid, 0);
+    }
 }
 
 /// The namespaces of one sandbox and the identity-free settings made inside them.

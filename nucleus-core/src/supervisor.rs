@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use crate::cgroups::Cgroups;
 use crate::error::{Error, Result};
-use crate::namespaces::{self, Namespace};
+use crate::namespaces::{Holder, Namespace};
 use crate::protocol::{self, Plan, SetupReply, SetupStep, WorkspacePlan, PROTOCOL_VERSION};
 use crate::{init, shim, state, sys, zygote};
 
@@ -146,21 +146,19 @@ impl Owned<'_> {
                 plan.user.write_maps(pid)?;
             }
             protocol::send(&mine, &SetupStep::Proceed, &[])?;
+            // Root callers: the network and user namespaces are made beside the init.
+            let beside = namespaces_beside(plan).map(Holder::spawn).transpose()?;
             if !self.record {
                 self.write_record()?;
             }
             let workspace = self.make_workspace()?;
             // A failed send means the init has failed: its report follows below.
             let _ = protocol::send(&mine, &SetupStep::Workspace, &[]);
-            if plan.user.privileged {
-                // Made here, beside the init, for it to enter when its root is built.
-                if plan.namespaces.has(Namespace::Net) {
-                    let net = namespaces::create_detached(Namespace::Net, |_| Ok(()))?;
-                    let _ = protocol::send(&mine, &SetupStep::Network, &[net.as_raw_fd()]);
-                }
-                if plan.user.namespace {
-                    let user = namespaces::create_detached(Namespace::User, |pid| plan.user.write_maps(pid))?;
-                    let _ = protocol::send(&mine, &SetupStep::UserNamespace, &[user.as_raw_fd()]);
+            if let Some(holder) = beside {
+                let user = plan.user.namespace.then_some(&plan.user);
+                for (kind, namespace) in holder.open(|pid| user.map_or(Ok(()), |u| u.write_maps(pid)))? {
+                    let step = if kind == Namespace::Net { SetupStep::Network } else { SetupStep::UserNamespace };
+                    let _ = protocol::send(&mine, &step, &[namespace.as_raw_fd()]);
                 }
             }
             match protocol::recv::<SetupStep>(&mine)? {
@@ -269,6 +267,14 @@ fn wait_for_caller_or_init(init: libc::pid_t, control: &OwnedFd) {
             return;
         }
     }
+}
+
+/// The namespaces the supervisor makes for the init to enter later (root callers), if any.
+fn namespaces_beside(plan: &Plan) -> Option<Vec<Namespace>> {
+    let net = plan.namespaces.has(Namespace::Net).then_some(Namespace::Net);
+    let user = plan.user.namespace.then_some(Namespace::User);
+    let kinds: Vec<Namespace> = net.into_iter().chain(user).collect();
+    (plan.user.privileged && !kinds.is_empty()).then_some(kinds)
 }
 
 /// Clone the sandbox's init into its namespaces (and its cgroup); returns 0 in the init.

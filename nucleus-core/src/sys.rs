@@ -475,9 +475,9 @@ pub(crate) fn clone_into_cgroup(flags: libc::c_int, cgroup: RawFd) -> Result<lib
     check(r, "clone3", None).map(|p| p as libc::pid_t)
 }
 
-/// `fork(2)`, for the single-threaded zygote only.
+/// `fork(2)`, for the single-threaded zygote and supervisor only.
 pub(crate) fn fork() -> Result<libc::pid_t> {
-    // SAFETY: called only from the single-threaded zygote process.
+    // SAFETY: called only from the single-threaded zygote and supervisor processes.
     check_int(unsafe { libc::fork() }, "fork", None)
 }
 
