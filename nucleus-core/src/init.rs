@@ -103,15 +103,13 @@ fn setup(plan: &Plan, sync: &OwnedFd) -> Result<Option<i32>> {
     }
     plan.rootfs.apply(&plan.workspace.dir(&plan.id), || receive(sync, SetupStep::Workspace).map(drop))?;
     let user = &plan.user;
-    // Root callers: the supervisor made these while this process built the root.
-    if plan.namespaces.has(Namespace::Net) {
-        if user.privileged {
-            enter(sync, SetupStep::Network, libc::CLONE_NEWNET)?;
+    // Made by the supervisor while this process built the root. Loopback is brought up
+    // before a root caller's init enters its user namespace, where it could not.
+    for ns in plan.namespaces_beside() {
+        enter(sync, SetupStep::handing_over(ns), ns.flag())?;
+        if ns == Namespace::Net {
+            network::loopback_up()?;
         }
-        network::loopback_up()?;
-    }
-    if user.namespace && user.privileged {
-        enter(sync, SetupStep::UserNamespace, libc::CLONE_NEWUSER)?;
     }
     // The bounding set goes while CAP_SETPCAP is still held; a change of uid away from
     // 0 (no user namespace) would drop it.

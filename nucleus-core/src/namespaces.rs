@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::config::{Network, SandboxConfig};
 use crate::error::{Error, Result};
+use crate::idmap::UserPlan;
 use crate::sys;
 
 /// One Linux namespace.
@@ -70,8 +71,8 @@ impl Namespace {
 }
 
 /// Namespaces made beside the sandbox's init, for it to enter once its root is built
-/// (root callers). A child process makes them, so the kernel's work (a network namespace
-/// takes the better part of a millisecond) runs in parallel with the supervisor's own,
+/// (see [`Plan::namespaces_beside`](crate::protocol::Plan::namespaces_beside)). A child
+/// process makes them, so the kernel's work runs in parallel with the supervisor's own,
 /// and holds them, since a namespace lives only while a process is in it, until they
 /// are opened (and a user namespace's maps written).
 pub(crate) struct Holder {
@@ -82,8 +83,9 @@ pub(crate) struct Holder {
 }
 
 impl Holder {
-    /// Start a child that unshares `kinds`, in this order.
-    pub(crate) fn spawn(kinds: Vec<Namespace>) -> Result<Holder> {
+    /// Start a child that unshares `kinds`, in this order, from inside the user
+    /// namespace open at `user`, if given (rootless: the sandbox's, which owns them).
+    pub(crate) fn spawn(kinds: Vec<Namespace>, user: Option<OwnedFd>) -> Result<Holder> {
         let (report, report_in_child) = sys::pipe()?;
         let parent = std::process::id() as libc::pid_t;
         let pid = sys::fork()?;
@@ -93,8 +95,9 @@ impl Holder {
             // with its parent, or when killed.
             unsafe {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                let failed = flags.iter().find(|&&flag| libc::unshare(flag) == -1);
-                let errno: i32 = if failed.is_some() { sys::errno() } else { 0 };
+                let joined = user.as_ref().is_none_or(|fd| libc::setns(fd.as_raw_fd(), libc::CLONE_NEWUSER) == 0);
+                let failed = !joined || flags.iter().any(|&flag| libc::unshare(flag) == -1);
+                let errno: i32 = if failed { sys::errno() } else { 0 };
                 libc::write(report_in_child.as_raw_fd(), (&errno as *const i32).cast(), 4);
                 while errno == 0 && libc::getppid() == parent {
                     libc::pause();
@@ -105,9 +108,9 @@ impl Holder {
         Ok(Holder { pid, report, kinds })
     }
 
-    /// Wait for the namespaces, let `prepare` act on the child (given its pid; e.g. write
-    /// a user namespace's maps) and open them.
-    pub(crate) fn open(self, prepare: impl FnOnce(libc::pid_t) -> Result<()>) -> Result<Vec<(Namespace, OwnedFd)>> {
+    /// Wait for the namespaces, write a new user namespace's maps from `user`, and open
+    /// them.
+    pub(crate) fn open(self, user: &UserPlan) -> Result<Vec<(Namespace, OwnedFd)>> {
         let mut errno = [0u8; 4];
         if sys::read(self.report.as_fd(), &mut errno)? != errno.len() {
             return Err(Error::supervisor("the namespace holder died"));
@@ -116,7 +119,9 @@ impl Holder {
         if errno != 0 {
             return Err(Error::Syscall { call: "unshare".into(), path: None, errno });
         }
-        prepare(self.pid)?;
+        if self.kinds.contains(&Namespace::User) {
+            user.write_maps(self.pid)?;
+        }
         self.kinds
             .iter()
             .map(|ns| {

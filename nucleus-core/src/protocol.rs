@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::{idmap, namespaces, rootfs, sys};
+use crate::namespaces::{self, Namespace};
+use crate::{idmap, rootfs, sys};
 
 /// Bumped whenever a message changes shape; caller and supervisor must agree.
 pub const PROTOCOL_VERSION: u32 = 3;
@@ -40,6 +41,19 @@ pub struct Plan {
     pub security: crate::security::SecurityPlan,
     /// The sandbox's cgroup, when it has limits.
     pub cgroups: Option<crate::cgroups::Cgroups>,
+}
+
+impl Plan {
+    /// The namespaces the supervisor makes beside the init, which enters them, in this
+    /// order, once its root is built: making a network namespace takes the better part
+    /// of a millisecond, better spent in parallel. A root caller's network and user
+    /// namespaces (the init builds the root with host privileges first); a rootless
+    /// caller's network namespace, inside the sandbox's user namespace.
+    pub fn namespaces_beside(&self) -> Vec<Namespace> {
+        let net = self.namespaces.has(Namespace::Net) && (self.user.privileged || self.user.namespace);
+        let user = self.user.privileged && self.user.namespace;
+        [(net, Namespace::Net), (user, Namespace::User)].into_iter().filter_map(|(on, ns)| on.then_some(ns)).collect()
+    }
 }
 
 /// The host side of `/workspace`.
@@ -209,6 +223,16 @@ pub enum SetupStep {
     Built(Option<i32>),
     /// Init to supervisor: building failed.
     Failed(Error),
+}
+
+impl SetupStep {
+    /// The step that hands over a namespace made beside the init (network or user).
+    pub fn handing_over(ns: Namespace) -> SetupStep {
+        match ns {
+            Namespace::Net => SetupStep::Network,
+            _ => SetupStep::UserNamespace,
+        }
+    }
 }
 
 #[cfg(test)]

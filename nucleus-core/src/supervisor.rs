@@ -142,12 +142,17 @@ impl Owned<'_> {
         }
         drop(theirs);
         let result = (|| {
-            if plan.user.namespace && !plan.user.privileged {
+            let user_first = plan.user.namespace && !plan.user.privileged;
+            if user_first {
                 plan.user.write_maps(pid)?;
             }
             protocol::send(&mine, &SetupStep::Proceed, &[])?;
-            // Root callers: the network and user namespaces are made beside the init.
-            let beside = namespaces_beside(plan).map(Holder::spawn).transpose()?;
+            let beside = plan.namespaces_beside();
+            let beside = match beside.is_empty() {
+                true => None,
+                // Rootless, they belong in the init's user namespace.
+                false => Some(Holder::spawn(beside, user_first.then(|| open_user_namespace(pid)).transpose()?)?),
+            };
             if !self.record {
                 self.write_record()?;
             }
@@ -155,10 +160,8 @@ impl Owned<'_> {
             // A failed send means the init has failed: its report follows below.
             let _ = protocol::send(&mine, &SetupStep::Workspace, &[]);
             if let Some(holder) = beside {
-                let user = plan.user.namespace.then_some(&plan.user);
-                for (kind, namespace) in holder.open(|pid| user.map_or(Ok(()), |u| u.write_maps(pid)))? {
-                    let step = if kind == Namespace::Net { SetupStep::Network } else { SetupStep::UserNamespace };
-                    let _ = protocol::send(&mine, &step, &[namespace.as_raw_fd()]);
+                for (kind, namespace) in holder.open(&plan.user)? {
+                    let _ = protocol::send(&mine, &SetupStep::handing_over(kind), &[namespace.as_raw_fd()]);
                 }
             }
             match protocol::recv::<SetupStep>(&mine)? {
@@ -269,12 +272,9 @@ fn wait_for_caller_or_init(init: libc::pid_t, control: &OwnedFd) {
     }
 }
 
-/// The namespaces the supervisor makes for the init to enter later (root callers), if any.
-fn namespaces_beside(plan: &Plan) -> Option<Vec<Namespace>> {
-    let net = plan.namespaces.has(Namespace::Net).then_some(Namespace::Net);
-    let user = plan.user.namespace.then_some(Namespace::User);
-    let kinds: Vec<Namespace> = net.into_iter().chain(user).collect();
-    (plan.user.privileged && !kinds.is_empty()).then_some(kinds)
+/// Open the user namespace of process `pid`.
+fn open_user_namespace(pid: libc::pid_t) -> Result<OwnedFd> {
+    sys::openat2(None, &PathBuf::from(format!("/proc/{pid}/ns/user")), libc::O_RDONLY, 0, 0)
 }
 
 /// Clone the sandbox's init into its namespaces (and its cgroup); returns 0 in the init.
@@ -288,9 +288,9 @@ fn clone_init(plan: &Plan) -> Result<libc::pid_t> {
     let mut flags = plan.namespaces.flags_without_user() & !Namespace::Cgroup.flag();
     if user_first {
         flags |= Namespace::User.flag();
-    } else if plan.user.privileged {
-        // Making a network namespace takes long; the supervisor makes it beside the init.
-        flags &= !Namespace::Net.flag();
+    }
+    for ns in plan.namespaces_beside() {
+        flags &= !ns.flag();
     }
     // With limits, the init is in its cgroup before it runs, so nothing escapes them.
     match &plan.cgroups {
