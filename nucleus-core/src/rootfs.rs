@@ -435,12 +435,8 @@ fn apply_step(root: BorrowedFd<'_>, step: &Step, source: Option<OwnedFd>, dev_nu
         }
         Step::Bind { target, readonly, device, .. } => {
             let Some(source) = source else { return Ok(()) };
-            let meta = std::fs::metadata(fd_path(&source)).map_err(|e| Error::Syscall {
-                call: "stat".into(),
-                path: Some(target.clone()),
-                errno: e.raw_os_error().unwrap_or(0),
-            })?;
-            let at = if meta.is_dir() { mkdir_all(root, target, 0o755)? } else { touch(root, target)? };
+            let is_dir = sys::is_dir(source.as_fd()).map_err(|e| e.with_path(target))?;
+            let at = if is_dir { mkdir_all(root, target, 0o755)? } else { touch(root, target)? };
             let tree = sys::open_tree_clone(source.as_fd(), true, target)?;
             let attrs = match (readonly, device) {
                 (_, true) => sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC,
@@ -481,7 +477,7 @@ fn apply_step(root: BorrowedFd<'_>, step: &Step, source: Option<OwnedFd>, dev_nu
                 Err(Error::Syscall { errno: libc::ENOENT, .. }) => return Ok(()),
                 other => other?,
             };
-            if std::fs::metadata(fd_path(&at)).map(|m| m.is_dir()).unwrap_or(false) {
+            if sys::is_dir(at.as_fd()).unwrap_or(false) {
                 tmpfs(&at, target, 4096, 0o555, (0, 0), libc::MS_RDONLY)
             } else {
                 let tree = sys::open_tree_clone(dev_null, false, target)?;
