@@ -95,7 +95,7 @@ impl Holder {
             // with its parent, or when killed.
             unsafe {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                let joined = user.as_ref().is_none_or(|fd| libc::setns(fd.as_raw_fd(), libc::CLONE_NEWUSER) == 0);
+                let joined = user.as_ref().map_or(true, |fd| libc::setns(fd.as_raw_fd(), libc::CLONE_NEWUSER) == 0);
                 let failed = !joined || flags.iter().any(|&flag| libc::unshare(flag) == -1);
                 let errno: i32 = if failed { sys::errno() } else { 0 };
                 libc::write(report_in_child.as_raw_fd(), (&errno as *const i32).cast(), 4);
