@@ -10,6 +10,7 @@ import time
 import pytest
 
 import nucleus
+from conftest import alive, parent, processes_with, wait_until
 
 
 def test_context_manager_and_idempotent_close():
@@ -48,38 +49,6 @@ def test_kill_ends_every_command_but_keeps_the_sandbox(sandbox):
     assert sandbox.run(["true"]).returncode == 0
 
 
-def alive(pid):
-    """Whether pid is a live (not zombie) process."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def wait_until(cond, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
-
-
-def processes_with(marker):
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if marker.encode() in f.read() and alive(int(pid)):
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
-
-
 def test_caller_killed_leaves_nothing_behind(tmp_path, child_env):
     state_root = tmp_path / "state"
     marker = f"{os.getpid() % 1000}.{time.monotonic_ns() % 100000}"
@@ -100,11 +69,15 @@ def test_caller_killed_leaves_nothing_behind(tmp_path, child_env):
         assert info["workspace"] == f"/tmp/nucleus-{info['id']}"
         assert record.exists()
         assert alive(info["supervisor"]) and alive(info["init"])
+        # The child's zygote forked the supervisor; it must go with the child too.
+        zygote = parent(info["supervisor"])
+        assert parent(zygote) == child.pid
         assert wait_until(lambda: processes_with(marker))
     finally:
         child.kill()
         child.wait()
     assert wait_until(lambda: not alive(info["supervisor"])), "supervisor still running"
+    assert wait_until(lambda: not alive(zygote)), "zygote still running"
     assert wait_until(lambda: not alive(info["init"])), "sandbox init still running"
     assert wait_until(lambda: not processes_with(marker)), "sandboxed command still running"
     assert wait_until(lambda: not os.path.exists(info["workspace"])), "workspace left behind"
