@@ -36,7 +36,8 @@ CARGO_TARGET_DIR="$root/target/python-build" "$vpy" -m pip install -q --force-re
 # The test user reads the venv and the checkout; nothing of theirs is written there.
 chmod -R o+rX "$root/target/python-venv" "$root/bindings/python" "$root/examples" 2>/dev/null || true
 
-pytest_args=(-p no:cacheprovider -q -rs bindings/python/tests)
+# -rxs: list skipped tests and known failures (xfail) with their reasons.
+pytest_args=(-p no:cacheprovider -q -rxs bindings/python/tests)
 status=0
 
 echo "== pytest (root)"

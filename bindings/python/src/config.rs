@@ -13,6 +13,48 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::errors::{config_error, py_err};
 
+/// The keyword arguments of `SandboxConfig(...)` and `Sandbox(...)`, listed once.
+///
+/// pyo3 takes a constructor's signature only as literal tokens, so this macro writes
+/// both out from the one list:
+/// - `config_keywords!(struct)` defines [`Fields`], one member per keyword;
+/// - `config_keywords!(new Class(lead: Type = default, ...))` defines `Class.__new__`,
+///   taking the leading parameters (their types may name the lifetime `'py`) and then
+///   every keyword (keyword-only, default `None`), and hands them to
+///   `Class::from_fields(py, lead..., fields)`.
+///
+/// [`Fields::into_config`] maps the members onto the core config.
+macro_rules! config_keywords {
+    (@ [$($name:ident)*] struct) => {
+        /// The keyword arguments of `Sandbox(...)` and `SandboxConfig(...)`, as given.
+        pub struct Fields<'py> {
+            $(pub $name: Option<Bound<'py, PyAny>>,)*
+        }
+    };
+    (@ [$($name:ident)*] new $class:ident ($($lead:ident: $lead_ty:ty = $default:tt),*)) => {
+        #[pymethods]
+        impl $class {
+            #[new]
+            #[pyo3(signature = ($($lead = $default,)* *, $($name = None),*))]
+            #[allow(clippy::too_many_arguments)]
+            fn new<'py>(
+                py: Python<'py>,
+                $($lead: $lead_ty,)*
+                $($name: Option<Bound<'py, PyAny>>,)*
+            ) -> PyResult<$class> {
+                $class::from_fields(py, $($lead,)* $crate::config::Fields { $($name),* })
+            }
+        }
+    };
+    ($($what:tt)*) => {
+        $crate::config::config_keywords!(@ [
+            hostname env cwd rootfs workspace mounts tmpfs_size network user allow_degraded
+            state_root shim_path memory cpus pids security seccomp landlock
+        ] $($what)*);
+    };
+}
+pub(crate) use config_keywords;
+
 /// Where the package keeps its bundled supervisor executable; set at import.
 static BUNDLED_SHIM: OnceLock<PathBuf> = OnceLock::new();
 
@@ -93,60 +135,16 @@ pub struct SandboxConfig {
     pub(crate) inner: nucleus_core::SandboxConfig,
 }
 
-#[pymethods]
+config_keywords!(new SandboxConfig());
+
 impl SandboxConfig {
-    #[new]
-    #[pyo3(signature = (
-        *, hostname=None, env=None, cwd=None, rootfs=None, workspace=None, mounts=None,
-        tmpfs_size=None, network=None, user=None, allow_degraded=None, state_root=None,
-        shim_path=None, memory=None, cpus=None, pids=None, security=None, seccomp=None,
-        landlock=None
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        hostname: Option<Bound<'_, PyAny>>,
-        env: Option<Bound<'_, PyAny>>,
-        cwd: Option<Bound<'_, PyAny>>,
-        rootfs: Option<Bound<'_, PyAny>>,
-        workspace: Option<Bound<'_, PyAny>>,
-        mounts: Option<Bound<'_, PyAny>>,
-        tmpfs_size: Option<Bound<'_, PyAny>>,
-        network: Option<Bound<'_, PyAny>>,
-        user: Option<Bound<'_, PyAny>>,
-        allow_degraded: Option<Bound<'_, PyAny>>,
-        state_root: Option<Bound<'_, PyAny>>,
-        shim_path: Option<Bound<'_, PyAny>>,
-        memory: Option<Bound<'_, PyAny>>,
-        cpus: Option<Bound<'_, PyAny>>,
-        pids: Option<Bound<'_, PyAny>>,
-        security: Option<Bound<'_, PyAny>>,
-        seccomp: Option<Bound<'_, PyAny>>,
-        landlock: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<SandboxConfig> {
-        let fields = Fields {
-            hostname,
-            env,
-            cwd,
-            rootfs,
-            workspace,
-            mounts,
-            tmpfs_size,
-            network,
-            user,
-            allow_degraded,
-            state_root,
-            shim_path,
-            memory,
-            cpus,
-            pids,
-            security,
-            seccomp,
-            landlock,
-        };
+    fn from_fields<'py>(py: Python<'py>, fields: Fields<'py>) -> PyResult<SandboxConfig> {
         Ok(SandboxConfig { inner: fields.into_config(py, None)? })
     }
+}
 
+#[pymethods]
+impl SandboxConfig {
     /// Parse a config from its JSON text.
     #[staticmethod]
     fn from_json(json: &str) -> PyResult<SandboxConfig> {
@@ -182,27 +180,7 @@ impl SandboxConfig {
     }
 }
 
-/// The keyword arguments of `Sandbox(...)` and `SandboxConfig(...)`.
-pub struct Fields<'py> {
-    pub hostname: Option<Bound<'py, PyAny>>,
-    pub env: Option<Bound<'py, PyAny>>,
-    pub cwd: Option<Bound<'py, PyAny>>,
-    pub rootfs: Option<Bound<'py, PyAny>>,
-    pub workspace: Option<Bound<'py, PyAny>>,
-    pub mounts: Option<Bound<'py, PyAny>>,
-    pub tmpfs_size: Option<Bound<'py, PyAny>>,
-    pub network: Option<Bound<'py, PyAny>>,
-    pub user: Option<Bound<'py, PyAny>>,
-    pub allow_degraded: Option<Bound<'py, PyAny>>,
-    pub state_root: Option<Bound<'py, PyAny>>,
-    pub shim_path: Option<Bound<'py, PyAny>>,
-    pub memory: Option<Bound<'py, PyAny>>,
-    pub cpus: Option<Bound<'py, PyAny>>,
-    pub pids: Option<Bound<'py, PyAny>>,
-    pub security: Option<Bound<'py, PyAny>>,
-    pub seccomp: Option<Bound<'py, PyAny>>,
-    pub landlock: Option<Bound<'py, PyAny>>,
-}
+config_keywords!(struct);
 
 impl<'py> Fields<'py> {
     /// Build the core config: `base` (if any) with these fields laid over it.

@@ -15,7 +15,7 @@ use nucleus_core::ExecRequest;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use crate::config::{self, Fields, SandboxConfig};
+use crate::config::{self, config_keywords, Fields, SandboxConfig};
 use crate::errors::{closed_error, config_error, internal_error, py_err, DegradedWarning};
 use crate::process::{self, CompletedProcess, Process, StreamOptions};
 
@@ -43,7 +43,20 @@ pub struct Sandbox {
     id: String,
 }
 
+config_keywords!(new Sandbox(config: Option<Bound<'py, SandboxConfig>> = None));
+
 impl Sandbox {
+    /// `Sandbox(config, **fields)`: the fields laid over `config`.
+    fn from_fields<'py>(
+        py: Python<'py>,
+        config: Option<Bound<'py, SandboxConfig>>,
+        fields: Fields<'py>,
+    ) -> PyResult<Sandbox> {
+        let base = config.as_ref().map(|c| &c.get().inner);
+        let config = fields.into_config(py, base)?;
+        Sandbox::start(py, config)
+    }
+
     fn start(py: Python<'_>, config: nucleus_core::SandboxConfig) -> PyResult<Sandbox> {
         let config = config::effective(config);
         let sandbox = py
@@ -168,61 +181,6 @@ fn decode<'py>(
 
 #[pymethods]
 impl Sandbox {
-    #[new]
-    #[pyo3(signature = (
-        config=None, *, hostname=None, env=None, cwd=None, rootfs=None, workspace=None,
-        mounts=None, tmpfs_size=None, network=None, user=None, allow_degraded=None,
-        state_root=None, shim_path=None, memory=None, cpus=None, pids=None, security=None,
-        seccomp=None, landlock=None
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        config: Option<Bound<'_, SandboxConfig>>,
-        hostname: Option<Bound<'_, PyAny>>,
-        env: Option<Bound<'_, PyAny>>,
-        cwd: Option<Bound<'_, PyAny>>,
-        rootfs: Option<Bound<'_, PyAny>>,
-        workspace: Option<Bound<'_, PyAny>>,
-        mounts: Option<Bound<'_, PyAny>>,
-        tmpfs_size: Option<Bound<'_, PyAny>>,
-        network: Option<Bound<'_, PyAny>>,
-        user: Option<Bound<'_, PyAny>>,
-        allow_degraded: Option<Bound<'_, PyAny>>,
-        state_root: Option<Bound<'_, PyAny>>,
-        shim_path: Option<Bound<'_, PyAny>>,
-        memory: Option<Bound<'_, PyAny>>,
-        cpus: Option<Bound<'_, PyAny>>,
-        pids: Option<Bound<'_, PyAny>>,
-        security: Option<Bound<'_, PyAny>>,
-        seccomp: Option<Bound<'_, PyAny>>,
-        landlock: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Sandbox> {
-        let fields = Fields {
-            hostname,
-            env,
-            cwd,
-            rootfs,
-            workspace,
-            mounts,
-            tmpfs_size,
-            network,
-            user,
-            allow_degraded,
-            state_root,
-            shim_path,
-            memory,
-            cpus,
-            pids,
-            security,
-            seccomp,
-            landlock,
-        };
-        let base = config.as_ref().map(|c| &c.get().inner);
-        let config = fields.into_config(py, base)?;
-        Sandbox::start(py, config)
-    }
-
     /// Create and start a sandbox from a JSON config (the schema shared with the Rust
     /// and C APIs).
     #[staticmethod]

@@ -120,6 +120,17 @@ def test_exec_error(sandbox):
     assert "/workspace" in str(e)
 
 
+@pytest.mark.parametrize("cwd, code", [("/nope", errno.ENOENT), ("/etc/hostname", errno.ENOTDIR)])
+def test_exec_error_for_a_bad_working_directory_names_it(sandbox, cwd, code):
+    for start in (sandbox.run, sandbox.spawn):
+        with pytest.raises(nucleus.ExecError) as info:
+            start(["true"], cwd=cwd)
+        e = info.value
+        assert (e.kind, e.program, e.errno) == ("exec_failed", "true", code)
+        assert f"working directory {cwd}" in str(e)
+    assert sandbox.run(["true"]).returncode == 0
+
+
 def test_timeout_expired(sandbox):
     with pytest.raises(TimeoutError) as info:
         sandbox.run(["sh", "-c", "printf early; sleep 10"], timeout=0.3, text=True)

@@ -10,6 +10,7 @@ import time
 import pytest
 
 import nucleus
+from conftest import alive, parent, processes_with, wait_until
 
 
 def test_context_manager_and_idempotent_close():
@@ -48,38 +49,6 @@ def test_kill_ends_every_command_but_keeps_the_sandbox(sandbox):
     assert sandbox.run(["true"]).returncode == 0
 
 
-def alive(pid):
-    """Whether pid is a live (not zombie) process."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def wait_until(cond, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
-
-
-def processes_with(marker):
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if marker.encode() in f.read() and alive(int(pid)):
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
-
-
 def test_caller_killed_leaves_nothing_behind(tmp_path, child_env):
     state_root = tmp_path / "state"
     marker = f"{os.getpid() % 1000}.{time.monotonic_ns() % 100000}"
@@ -100,15 +69,45 @@ def test_caller_killed_leaves_nothing_behind(tmp_path, child_env):
         assert info["workspace"] == f"/tmp/nucleus-{info['id']}"
         assert record.exists()
         assert alive(info["supervisor"]) and alive(info["init"])
+        # The child's zygote forked the supervisor; it must go with the child too.
+        zygote = parent(info["supervisor"])
+        assert parent(zygote) == child.pid
         assert wait_until(lambda: processes_with(marker))
     finally:
         child.kill()
         child.wait()
     assert wait_until(lambda: not alive(info["supervisor"])), "supervisor still running"
+    assert wait_until(lambda: not alive(zygote)), "zygote still running"
     assert wait_until(lambda: not alive(info["init"])), "sandbox init still running"
     assert wait_until(lambda: not processes_with(marker)), "sandboxed command still running"
     assert wait_until(lambda: not os.path.exists(info["workspace"])), "workspace left behind"
     assert wait_until(lambda: not record.exists()), "state record left behind"
+
+
+@pytest.mark.xfail(strict=True, reason="nucleus-core keeps the parent's zygote socket in a forked "
+                   "child: concurrent creates on both sides get each other's supervisor pidfds")
+def test_a_forked_child_gets_a_zygote_of_its_own():
+    nucleus.Sandbox().close()  # this process's zygote is running
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        # The child never returns into pytest.
+        try:
+            os.close(r)
+            with nucleus.Sandbox() as sb:
+                zygote = parent(sb.supervisor_pid)
+            os.write(w, str(parent(zygote)).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    exited = wait_until(lambda: os.waitpid(pid, os.WNOHANG)[0] == pid, timeout=30)
+    if not exited:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    with os.fdopen(r) as f:
+        zygote_parent = f.read()
+    assert exited, "the forked child hung"
+    assert zygote_parent == str(pid), "the child's sandbox came from its parent's zygote"
 
 
 def test_cleanup_stale_removes_what_a_killed_supervisor_left(tmp_path):

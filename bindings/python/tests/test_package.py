@@ -42,6 +42,18 @@ def test_every_public_name_has_a_docstring():
                 assert inspect.getdoc(member), f"{name}.{attr}"
 
 
+def test_constructors_show_the_config_keywords():
+    # Both signatures come from one list; help() and inspect show every keyword.
+    config = inspect.signature(nucleus.SandboxConfig).parameters
+    sandbox = inspect.signature(nucleus.Sandbox).parameters
+    assert list(sandbox) == ["config", *config]
+    assert sandbox["config"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    for name in ("hostname", "mounts", "state_root", "memory", "seccomp", "landlock"):
+        for params in (config, sandbox):
+            assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
+            assert params[name].default is None
+
+
 def test_version():
     assert nucleus.__version__ == nucleus._nucleus.__version__
     assert nucleus.__version__.count(".") == 2

@@ -59,8 +59,10 @@ because they do not hold the GIL::
 
 The supervisor executable ``nucleus-shim`` ships inside this package and is used
 unless the ``shim_path`` field or the ``NUCLEUS_SHIM`` environment variable names
-another. If the caller dies (even by SIGKILL) the supervisor notices and removes the
-sandbox: its processes, mounts, private workspace and state record.
+another. The first sandbox a process creates starts it once as ``nucleus-zygote``, a
+child process that forks each sandbox's supervisor and exits with its caller. If the
+caller dies (even by SIGKILL) the supervisor notices and removes the sandbox: its
+processes, mounts, private workspace and state record.
 
 Try it from a shell: ``python -m nucleus run --hostname box -- uname -a``.
 """

@@ -4,6 +4,8 @@ import os
 from types import TracebackType
 from typing import IO, Any, Literal, Mapping, Optional, Sequence, Tuple, Union, final
 
+from typing_extensions import TypedDict, Unpack
+
 _Path = Union[str, "os.PathLike[str]"]
 _Args = Union[str, bytes, "os.PathLike[str]", Sequence[Union[str, bytes, "os.PathLike[str]"]]]
 _MountSpec = Union["Mount", Mapping[str, Any], Tuple[_Path, _Path], Tuple[_Path, _Path, bool]]
@@ -34,6 +36,28 @@ def cleanup_stale(state_root: Optional[_Path] = None) -> list[str]:
 def doctor() -> dict[str, Any]:
     """Check what this host can enforce: {"checks": [{"name", "ok", "detail", "fix"}]}."""
 
+class _ConfigKeywords(TypedDict, total=False):
+    """The keyword arguments of SandboxConfig(...) and Sandbox(...); each may be None."""
+
+    hostname: Optional[str]
+    env: Optional[Mapping[str, str]]
+    cwd: Optional[_Path]
+    rootfs: Optional[_Path]
+    workspace: Optional[_Path]
+    mounts: Optional[Sequence[_MountSpec]]
+    tmpfs_size: Union[int, str, None]
+    network: Optional[Literal["none", "host"]]
+    user: Optional[Mapping[str, Any]]
+    allow_degraded: Optional[bool]
+    state_root: Optional[_Path]
+    shim_path: Optional[_Path]
+    memory: Union[int, str, None]
+    cpus: Optional[float]
+    pids: Optional[int]
+    security: Optional[Mapping[str, Any]]
+    seccomp: Optional[_SeccompSpec]
+    landlock: Optional[bool]
+
 @final
 class Mount:
     """A host path made visible inside the sandbox."""
@@ -50,28 +74,7 @@ class Mount:
 class SandboxConfig:
     """The whole description of a sandbox, validated."""
 
-    def __new__(
-        cls,
-        *,
-        hostname: Optional[str] = None,
-        env: Optional[Mapping[str, str]] = None,
-        cwd: Optional[_Path] = None,
-        rootfs: Optional[_Path] = None,
-        workspace: Optional[_Path] = None,
-        mounts: Optional[Sequence[_MountSpec]] = None,
-        tmpfs_size: Union[int, str, None] = None,
-        network: Optional[Literal["none", "host"]] = None,
-        user: Optional[Mapping[str, Any]] = None,
-        allow_degraded: Optional[bool] = None,
-        state_root: Optional[_Path] = None,
-        shim_path: Optional[_Path] = None,
-        memory: Union[int, str, None] = None,
-        cpus: Optional[float] = None,
-        pids: Optional[int] = None,
-        security: Optional[Mapping[str, Any]] = None,
-        seccomp: Optional[_SeccompSpec] = None,
-        landlock: Optional[bool] = None,
-    ) -> SandboxConfig: ...
+    def __new__(cls, **kwargs: Unpack[_ConfigKeywords]) -> SandboxConfig: ...
     @staticmethod
     def from_json(json: str) -> SandboxConfig: ...
     def to_json(self) -> str: ...
@@ -136,27 +139,7 @@ class Sandbox:
     """A running sandbox; a context manager."""
 
     def __new__(
-        cls,
-        config: Optional[SandboxConfig] = None,
-        *,
-        hostname: Optional[str] = None,
-        env: Optional[Mapping[str, str]] = None,
-        cwd: Optional[_Path] = None,
-        rootfs: Optional[_Path] = None,
-        workspace: Optional[_Path] = None,
-        mounts: Optional[Sequence[_MountSpec]] = None,
-        tmpfs_size: Union[int, str, None] = None,
-        network: Optional[Literal["none", "host"]] = None,
-        user: Optional[Mapping[str, Any]] = None,
-        allow_degraded: Optional[bool] = None,
-        state_root: Optional[_Path] = None,
-        shim_path: Optional[_Path] = None,
-        memory: Union[int, str, None] = None,
-        cpus: Optional[float] = None,
-        pids: Optional[int] = None,
-        security: Optional[Mapping[str, Any]] = None,
-        seccomp: Optional[_SeccompSpec] = None,
-        landlock: Optional[bool] = None,
+        cls, config: Optional[SandboxConfig] = None, **kwargs: Unpack[_ConfigKeywords]
     ) -> Sandbox: ...
     @staticmethod
     def from_json(json: str) -> Sandbox: ...
