@@ -12,7 +12,7 @@ export CARGO_TERM_COLOR=never
 # What sandboxes leave on the host: supervisors, private workspaces, state records,
 # sandbox cgroups.
 leftovers() {
-  { pgrep -x 'nucleus-shim|nucleus-zygote' || true; find /tmp -maxdepth 1 -regextype posix-extended -regex '/tmp/nucleus-[0-9a-f]{16}'
+  { pgrep -x nucleus-shim || true; pgrep -x nucleus-zygote || true; find /tmp -maxdepth 1 -regextype posix-extended -regex '/tmp/nucleus-[0-9a-f]{16}'
     find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -type d -path '*/nucleus/*' 2>/dev/null || true
     find /run/nucleus /tmp -maxdepth 2 -regextype posix-extended \
       -regex '(/run/nucleus|/tmp/nucleus-[0-9]+)/[0-9a-f]{16}\.json' 2>/dev/null || true; } | sort

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,11 +25,13 @@ use crate::error::{Error, Result};
 use crate::shim::{self, Supervisor};
 use crate::{protocol, supervisor, sys};
 
-/// Caller to zygote; the new sandbox's control socket is attached.
+/// Caller to zygote; the new sandbox's control socket and a socket for the answer are
+/// attached. Answers go to their own socket, so any number of threads (or processes that
+/// share the zygote after a fork) can ask at once without getting each other's answer.
 #[derive(Debug, Serialize, Deserialize)]
 struct Fork;
 
-/// Zygote to caller.
+/// Zygote to caller, on the request's answer socket.
 #[derive(Debug, Serialize, Deserialize)]
 enum Forked {
     /// The supervisor runs with this (host) pid; its pidfd is attached.
@@ -44,19 +46,20 @@ pub(crate) fn serve(socket: OwnedFd) -> Result<()> {
     // The kernel reaps the supervisors; the caller watches them through their pidfds.
     sys::set_signal_handler(libc::SIGCHLD, libc::SIG_IGN)?;
     loop {
-        let Some((Fork, mut fds)) = protocol::recv::<Fork>(&socket)? else {
+        let Some((Fork, fds)) = protocol::recv::<Fork>(&socket)? else {
             return Ok(());
         };
-        let (Some(control), true) = (fds.pop(), fds.is_empty()) else {
-            let e = Error::internal("a fork request must carry one control socket");
-            protocol::send(&socket, &Forked::Failed(e), &[])?;
-            continue;
-        };
+        // A malformed request has nowhere to be answered; dropping its descriptors is
+        // the answer (the caller sees EOF).
+        let Ok([control, answer]) = <[OwnedFd; 2]>::try_from(fds) else { continue };
         let forked = sys::fork().and_then(|pid| {
             if pid == 0 {
                 // The supervisor keeps only its own sandbox's socket. SAFETY: this child
-                // exits below and never uses `socket` again.
-                unsafe { libc::close(socket.as_raw_fd()) };
+                // exits below and never uses `socket` or `answer` again.
+                unsafe {
+                    libc::close(socket.as_raw_fd());
+                    libc::close(answer.as_raw_fd());
+                }
                 // The supervisor waits for its init itself.
                 let code = match sys::set_signal_handler(libc::SIGCHLD, libc::SIG_DFL) {
                     Ok(()) => supervisor::supervise(control),
@@ -67,10 +70,11 @@ pub(crate) fn serve(socket: OwnedFd) -> Result<()> {
             drop(control);
             Ok((pid, sys::pidfd_open(pid)?))
         });
-        match forked {
-            Ok((pid, pidfd)) => protocol::send(&socket, &Forked::Supervisor(pid), &[pidfd.as_raw_fd()])?,
-            Err(e) => protocol::send(&socket, &Forked::Failed(e), &[])?,
-        }
+        // The caller may have gone meanwhile; that is its supervisor's business.
+        let _ = match forked {
+            Ok((pid, pidfd)) => protocol::send(&answer, &Forked::Supervisor(pid), &[pidfd.as_raw_fd()]),
+            Err(e) => protocol::send(&answer, &Forked::Failed(e), &[]),
+        };
     }
 }
 
@@ -90,11 +94,13 @@ impl Zygote {
 
     /// Ask for a supervisor serving `control`. `Ok(None)`: the zygote is gone.
     fn fork(&self, control: &OwnedFd) -> Result<Option<Supervisor>> {
-        match protocol::send(&self.socket, &Fork, &[control.as_raw_fd()]) {
+        let (answer, answer_theirs) = sys::seqpacket_pair()?;
+        match protocol::send(&self.socket, &Fork, &[control.as_raw_fd(), answer_theirs.as_raw_fd()]) {
             Err(Error::Syscall { errno: libc::EPIPE | libc::ECONNRESET, .. }) => return Ok(None),
             other => other?,
         }
-        match protocol::recv::<Forked>(&self.socket)? {
+        drop(answer_theirs);
+        match protocol::recv::<Forked>(&answer)? {
             Some((Forked::Supervisor(pid), mut fds)) if fds.len() == 1 => Ok(Some(Supervisor::new(pid, fds.remove(0)))),
             Some((Forked::Supervisor(_), _)) => Err(Error::supervisor("the zygote sent no pidfd")),
             Some((Forked::Failed(e), _)) => Err(e),
@@ -105,36 +111,58 @@ impl Zygote {
 
 impl Drop for Zygote {
     fn drop(&mut self) {
-        // Only a dead zygote is dropped (live ones last as long as this process).
+        // A dead zygote, or one inherited through fork() (not this process's child: then
+        // this only closes this process's copy of the socket).
         let _ = sys::waitpid(self.pid, libc::WNOHANG);
     }
 }
 
-/// The zygotes of this process, one per supervisor executable and effective user (a
-/// caller that changes its uid gets supervisors with its new credentials).
-fn zygotes() -> &'static Mutex<HashMap<(PathBuf, u32), Zygote>> {
-    static ZYGOTES: OnceLock<Mutex<HashMap<(PathBuf, u32), Zygote>>> = OnceLock::new();
+/// Which zygote serves a request: one per supervisor executable, effective user (a caller
+/// that changes its uid gets supervisors with its new credentials) and process (a child
+/// made with fork() gets its own, and does not keep its parent's alive).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key {
+    path: PathBuf,
+    euid: u32,
+    process: u32,
+}
+
+fn zygotes() -> &'static Mutex<HashMap<Key, Arc<Zygote>>> {
+    static ZYGOTES: OnceLock<Mutex<HashMap<Key, Arc<Zygote>>>> = OnceLock::new();
     ZYGOTES.get_or_init(Default::default)
+}
+
+/// This process's zygote for `key`, spawned on first use. Zygotes inherited through
+/// fork() are forgotten here.
+fn zygote(key: &Key) -> Result<Arc<Zygote>> {
+    let mut zygotes = zygotes().lock().unwrap_or_else(|p| p.into_inner());
+    zygotes.retain(|k, _| k.process == key.process);
+    if let Some(zygote) = zygotes.get(key) {
+        return Ok(zygote.clone());
+    }
+    let zygote = Arc::new(Zygote::spawn(&key.path)?);
+    zygotes.insert(key.clone(), zygote.clone());
+    Ok(zygote)
 }
 
 /// Start a supervisor for a new sandbox, forked by this process's zygote for `path`
 /// (spawned on first use, and again if it has died). Returns it and the caller's end of
 /// its control socket.
 pub(crate) fn fork_supervisor(path: &Path) -> Result<(Supervisor, OwnedFd)> {
-    // Held across the request: one fork at a time per zygote, answers in order.
-    let mut zygotes = zygotes().lock().unwrap_or_else(|p| p.into_inner());
-    let key = (path.to_path_buf(), sys::euid());
+    let key = Key { path: path.to_path_buf(), euid: sys::euid(), process: std::process::id() };
     for _ in 0..2 {
-        let zygote = match zygotes.entry(key.clone()) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(Zygote::spawn(path)?),
-        };
+        let zygote = zygote(&key)?;
         // A fresh socket per attempt: a supervisor forked by a zygote that died before
         // answering sees EOF on its copy and exits.
         let (mine, theirs) = sys::seqpacket_pair()?;
         match zygote.fork(&theirs)? {
             Some(supervisor) => return Ok((supervisor, mine)),
-            None => drop(zygotes.remove(&key)),
+            None => {
+                let mut zygotes = zygotes().lock().unwrap_or_else(|p| p.into_inner());
+                if zygotes.get(&key).is_some_and(|z| Arc::ptr_eq(z, &zygote)) {
+                    zygotes.remove(&key);
+                }
+            }
         }
     }
     Err(Error::supervisor(format!("the {} zygote exits as soon as it starts", shim::SHIM_NAME)))

@@ -84,8 +84,6 @@ def test_caller_killed_leaves_nothing_behind(tmp_path, child_env):
     assert wait_until(lambda: not record.exists()), "state record left behind"
 
 
-@pytest.mark.xfail(strict=True, reason="nucleus-core keeps the parent's zygote socket in a forked "
-                   "child: concurrent creates on both sides get each other's supervisor pidfds")
 def test_a_forked_child_gets_a_zygote_of_its_own():
     nucleus.Sandbox().close()  # this process's zygote is running
     r, w = os.pipe()
