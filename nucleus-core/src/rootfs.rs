@@ -12,8 +12,10 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::config::{Network, SandboxConfig};
 use crate::error::{Error, Result};
@@ -127,7 +129,7 @@ pub enum Step {
         /// Path.
         target: PathBuf,
         /// Contents.
-        contents: String,
+        contents: Contents,
     },
     /// A fresh procfs of the sandbox's pid namespace.
     Proc {
@@ -155,6 +157,73 @@ pub enum Step {
         /// Path; `/` is the root itself.
         target: PathBuf,
     },
+}
+
+/// The text of a [`Step::File`]. That of host files is encoded as JSON once, with the
+/// host view: it travels in every plan, and escaping it again for each one was most of
+/// the cost of sending a plan.
+#[derive(Clone)]
+pub struct Contents {
+    text: Arc<str>,
+    /// `text` as a JSON string, when encoded ahead.
+    json: Option<Arc<RawValue>>,
+}
+
+impl Contents {
+    /// Contents whose JSON form is kept, for steps sent again and again.
+    fn encoded(text: String) -> Contents {
+        let json = serde_json::value::to_raw_value(&text).ok().map(Arc::from);
+        Contents { text: text.into(), json }
+    }
+}
+
+impl From<String> for Contents {
+    fn from(text: String) -> Contents {
+        Contents { text: text.into(), json: None }
+    }
+}
+
+impl From<&str> for Contents {
+    fn from(text: &str) -> Contents {
+        Contents { text: text.into(), json: None }
+    }
+}
+
+impl std::ops::Deref for Contents {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for Contents {
+    fn eq(&self, other: &Contents) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Contents {}
+
+impl fmt::Debug for Contents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.text, f)
+    }
+}
+
+impl Serialize for Contents {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        match &self.json {
+            Some(json) => json.serialize(serializer),
+            None => serializer.serialize_str(&self.text),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Contents {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Contents, D::Error> {
+        String::deserialize(deserializer).map(Contents::from)
+    }
 }
 
 /// The whole root filesystem of one sandbox.
@@ -275,7 +344,7 @@ fn host_view(config: &SandboxConfig, user: &UserPlan, steps: &mut Vec<Step>) -> 
         ("nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n".into()),
         ("resolv.conf", resolv),
     ] {
-        steps.push(Step::File { target: Path::new("/etc").join(file), contents });
+        steps.push(Step::File { target: Path::new("/etc").join(file), contents: contents.into() });
     }
     steps.push(Step::Symlink { target: p("/etc/mtab"), points_to: p("/proc/self/mounts") });
     Ok(())
@@ -339,8 +408,8 @@ struct HostView {
 
 impl HostView {
     /// The view of this host, compiled again only when something it shows has changed.
-    fn current() -> std::sync::Arc<HostView> {
-        use std::sync::{Arc, Mutex, PoisonError};
+    fn current() -> Arc<HostView> {
+        use std::sync::{Mutex, PoisonError};
         static CACHE: Mutex<Option<Arc<HostView>>> = Mutex::new(None);
         let cached = CACHE.lock().unwrap_or_else(PoisonError::into_inner).clone();
         // Checked and compiled without the lock: both are file system calls.
@@ -406,7 +475,7 @@ impl HostView {
                     self.stamps.push((host.clone(), Some(Stamp::new(&meta))));
                 }
                 match text_to_copy(&host, &meta) {
-                    Some(contents) => Step::File { target, contents },
+                    Some(text) => Step::File { target, contents: Contents::encoded(text) },
                     None => Step::Bind { source: Source::Host(host), target, readonly: true, device: false },
                 }
             }
@@ -771,8 +840,17 @@ mod tests {
     }
 
     #[test]
+    fn contents_encoded_ahead_are_sent_as_any_other() {
+        let text = "a\t\"quoted\"\n\\line\u{1}\u{e9}\n";
+        let step = |contents| Step::File { target: p("/etc/x"), contents };
+        let ahead = serde_json::to_string(&step(Contents::encoded(text.into()))).unwrap();
+        assert_eq!(ahead, serde_json::to_string(&step(text.into())).unwrap());
+        assert_eq!(serde_json::from_str::<Step>(&ahead).unwrap(), step(text.into()));
+    }
+
+    #[test]
     fn resolv_conf_is_empty_without_network() {
         let plan = plan(&SandboxConfig::new());
-        assert!(plan.steps.contains(&Step::File { target: p("/etc/resolv.conf"), contents: String::new() }));
+        assert!(plan.steps.contains(&Step::File { target: p("/etc/resolv.conf"), contents: "".into() }));
     }
 }
