@@ -51,24 +51,22 @@ pub fn kernel_abi() -> i32 {
     v.max(0) as i32
 }
 
-/// The Landlock ABI the sandbox will get. A caller whose own query fails with ENOSYS
-/// may be running under an emulator (valgrind does not know the Landlock calls), so it
-/// asks the supervisor executable, which runs natively, once per process.
+/// The Landlock ABI the sandbox will get, a kernel fact asked once per process. A caller
+/// whose own query fails with ENOSYS may be running under an emulator (valgrind does not
+/// know the Landlock calls), so it asks the supervisor executable, which runs natively.
 pub fn host_abi(shim: &Path) -> i32 {
-    static ASKED: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
-    match kernel_abi() {
-        0 => *ASKED.get_or_init(|| {
-            std::process::Command::new(shim)
-                .arg(crate::supervisor::LANDLOCK_ABI_FLAG)
-                .stdin(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .output()
-                .ok()
-                .and_then(|out| String::from_utf8(out.stdout).ok()?.trim().parse().ok())
-                .unwrap_or(0)
-        }),
+    static ABI: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *ABI.get_or_init(|| match kernel_abi() {
+        0 => std::process::Command::new(shim)
+            .arg(crate::supervisor::LANDLOCK_ABI_FLAG)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok()?.trim().parse().ok())
+            .unwrap_or(0),
         abi => abi,
-    }
+    })
 }
 
 impl LandlockPlan {

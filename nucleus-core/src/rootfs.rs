@@ -1,8 +1,9 @@
 //! The sandbox's root filesystem, as an ordered list of steps.
 //!
-//! The caller compiles the plan ([`MountPlan::compile`]): it looks at the host once (which
-//! of `/bin`, `/lib*` are symlinks, which `/etc` entries exist) and writes everything down
-//! as data. The sandbox's init applies it ([`MountPlan::apply`]) in its new mount
+//! The caller compiles the plan ([`MountPlan::compile`]): it looks at the host (which of
+//! `/bin`, `/lib*` are symlinks, which `/etc` entries exist) and writes everything down as
+//! data. The host's part is kept for the life of the process and compiled again only when
+//! something it shows has changed. The sandbox's init applies it ([`MountPlan::apply`]) in its new mount
 //! namespace: a fresh tmpfs (or the given rootfs) is built up at a staging point, every
 //! target is resolved inside it with `RESOLVE_IN_ROOT` so no symlink can lead a mount
 //! outside, and `pivot_root` then detaches the old root completely.
@@ -11,8 +12,10 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::config::{Network, SandboxConfig};
 use crate::error::{Error, Result};
@@ -126,7 +129,7 @@ pub enum Step {
         /// Path.
         target: PathBuf,
         /// Contents.
-        contents: String,
+        contents: Contents,
     },
     /// A fresh procfs of the sandbox's pid namespace.
     Proc {
@@ -154,6 +157,73 @@ pub enum Step {
         /// Path; `/` is the root itself.
         target: PathBuf,
     },
+}
+
+/// The text of a [`Step::File`]. That of host files is encoded as JSON once, with the
+/// host view: it travels in every plan, and escaping it again for each one was most of
+/// the cost of sending a plan.
+#[derive(Clone)]
+pub struct Contents {
+    text: Arc<str>,
+    /// `text` as a JSON string, when encoded ahead.
+    json: Option<Arc<RawValue>>,
+}
+
+impl Contents {
+    /// Contents whose JSON form is kept, for steps sent again and again.
+    fn encoded(text: String) -> Contents {
+        let json = serde_json::value::to_raw_value(&text).ok().map(Arc::from);
+        Contents { text: text.into(), json }
+    }
+}
+
+impl From<String> for Contents {
+    fn from(text: String) -> Contents {
+        Contents { text: text.into(), json: None }
+    }
+}
+
+impl From<&str> for Contents {
+    fn from(text: &str) -> Contents {
+        Contents { text: text.into(), json: None }
+    }
+}
+
+impl std::ops::Deref for Contents {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for Contents {
+    fn eq(&self, other: &Contents) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Contents {}
+
+impl fmt::Debug for Contents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.text, f)
+    }
+}
+
+impl Serialize for Contents {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        match &self.json {
+            Some(json) => json.serialize(serializer),
+            None => serializer.serialize_str(&self.text),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Contents {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Contents, D::Error> {
+        String::deserialize(deserializer).map(Contents::from)
+    }
 }
 
 /// The whole root filesystem of one sandbox.
@@ -269,24 +339,7 @@ impl MountPlan {
 const STAGING: &str = "/tmp";
 
 fn host_view(config: &SandboxConfig, user: &UserPlan, steps: &mut Vec<Step>) -> Result<()> {
-    for name in HOST_DIRS {
-        host_entry(Path::new("/"), name, steps);
-    }
-    steps.push(Step::Dir { target: p("/etc"), mode: 0o755 });
-    for name in HOST_ETC {
-        host_entry(Path::new("/etc"), name, steps);
-    }
-    // Interpreters keep configuration under /etc/<name><version> (python3.11, ...).
-    if let Ok(dir) = std::fs::read_dir("/etc") {
-        let mut versioned: Vec<String> = dir
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.starts_with("python3"))
-            .collect();
-        versioned.sort();
-        for name in versioned {
-            host_entry(Path::new("/etc"), &name, steps);
-        }
-    }
+    steps.extend_from_slice(&HostView::current().steps);
     let name = if user.uid == 0 { "root" } else { "sandbox" };
     let mut passwd = format!("{name}:x:{}:{}:{name}:/tmp:/bin/sh\n", user.uid, user.gid);
     let mut group = format!("{name}:x:{}:\n", user.gid);
@@ -309,7 +362,7 @@ fn host_view(config: &SandboxConfig, user: &UserPlan, steps: &mut Vec<Step>) -> 
         ("nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n".into()),
         ("resolv.conf", resolv),
     ] {
-        steps.push(Step::File { target: Path::new("/etc").join(file), contents });
+        steps.push(Step::File { target: Path::new("/etc").join(file), contents: contents.into() });
     }
     steps.push(Step::Symlink { target: p("/etc/mtab"), points_to: p("/proc/self/mounts") });
     Ok(())
@@ -319,36 +372,143 @@ fn host_view(config: &SandboxConfig, user: &UserPlan, steps: &mut Vec<Step>) -> 
 /// a copy costs a write, a bind mount several system calls and a mount to tear down.
 const COPY_LIMIT: u64 = 64 << 10;
 
-/// Mirror host entry `dir/name`: a symlink stays a symlink, a small text file is copied,
-/// anything else is bound read-only; an absent entry is left out.
-fn host_entry(dir: &Path, name: &str, steps: &mut Vec<Step>) {
-    let host = dir.join(name);
-    match std::fs::symlink_metadata(&host) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            if let Ok(points_to) = std::fs::read_link(&host) {
-                steps.push(Step::Symlink { target: host, points_to });
-            }
+/// A file's identity and change times, from one `stat`: writing, truncating, chmod,
+/// chown or replacing the file changes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    mode: u32,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn new(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mode: meta.mode(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
         }
-        // Only world-readable files: the copy is readable by everyone in the sandbox.
-        Ok(meta) if meta.is_file() && meta.len() <= COPY_LIMIT && meta.permissions().mode() & 0o004 != 0 => {
-            match std::fs::read(&host).map(String::from_utf8) {
-                Ok(Ok(contents)) => steps.push(Step::File { target: host, contents }),
-                _ => steps.push(Step::Bind {
-                    source: Source::Host(host.clone()),
-                    target: host,
-                    readonly: true,
-                    device: false,
-                }),
-            }
-        }
-        Ok(_) => steps.push(Step::Bind {
-            source: Source::Host(host.clone()),
-            target: host,
-            readonly: true,
-            device: false,
-        }),
-        Err(_) => {}
     }
+
+    /// The stamp of `path` now (symlinks followed); `None` if it is gone.
+    fn of(path: &Path) -> Option<Stamp> {
+        std::fs::metadata(path).ok().map(|m| Stamp::new(&m))
+    }
+
+    /// Whether a change after `since` is sure to give a different stamp. File times
+    /// come from the kernel's coarse clock, so a write in the same tick as the one
+    /// stamped could leave the stamp as it was: a stamp from the last second or two
+    /// is not trusted.
+    fn settled(&self, since: std::time::SystemTime) -> bool {
+        let since = since.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        self.mtime.0 < since - 1 && self.ctime.0 < since - 1
+    }
+}
+
+/// The read-only view of the host's `/` and `/etc`, as steps, with the stamps of what
+/// it was compiled from. Which entries exist, and where symlinks point, only changes
+/// with the stamp of their directory; a regular file's contents and mode with its own.
+#[derive(Debug, Default)]
+struct HostView {
+    steps: Vec<Step>,
+    /// Host paths and their stamps when the view was compiled (`None`: absent).
+    stamps: Vec<(PathBuf, Option<Stamp>)>,
+    /// Every stamp is settled, so an unchanged stamp means unchanged contents.
+    cacheable: bool,
+}
+
+impl HostView {
+    /// The view of this host, compiled again only when something it shows has changed.
+    fn current() -> Arc<HostView> {
+        use std::sync::{Mutex, PoisonError};
+        static CACHE: Mutex<Option<Arc<HostView>>> = Mutex::new(None);
+        let cached = CACHE.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        // Checked and compiled without the lock: both are file system calls.
+        if let Some(view) = cached.filter(|view| view.unchanged()) {
+            return view;
+        }
+        let view = Arc::new(HostView::compile(Path::new("/")));
+        if view.cacheable {
+            *CACHE.lock().unwrap_or_else(PoisonError::into_inner) = Some(view.clone());
+        }
+        view
+    }
+
+    /// Compile the view of the host whose root directory is `root`.
+    fn compile(root: &Path) -> HostView {
+        let started = std::time::SystemTime::now();
+        let etc = root.join("etc");
+        let mut view = HostView::default();
+        // Stamped first: an entry added while the view is compiled changes it later.
+        view.stamps.push((root.to_path_buf(), Stamp::of(root)));
+        view.stamps.push((etc.clone(), Stamp::of(&etc)));
+        for name in HOST_DIRS {
+            view.entry(root, Path::new("/"), name);
+        }
+        view.steps.push(Step::Dir { target: p("/etc"), mode: 0o755 });
+        for name in HOST_ETC {
+            view.entry(&etc, Path::new("/etc"), name);
+        }
+        // Interpreters keep configuration under /etc/<name><version> (python3.11, ...).
+        if let Ok(dir) = std::fs::read_dir(&etc) {
+            let mut versioned: Vec<String> = dir
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with("python3"))
+                .collect();
+            versioned.sort();
+            for name in versioned {
+                view.entry(&etc, Path::new("/etc"), &name);
+            }
+        }
+        view.cacheable = view.stamps.iter().all(|(_, stamp)| stamp.is_some_and(|s| s.settled(started)));
+        view
+    }
+
+    /// Whether every stamp is as it was.
+    fn unchanged(&self) -> bool {
+        self.stamps.iter().all(|(path, stamp)| Stamp::of(path) == *stamp)
+    }
+
+    /// Mirror host entry `dir/name` at `sandbox_dir/name`: a symlink stays a symlink, a
+    /// small text file is copied, anything else is bound read-only; an absent entry is
+    /// left out.
+    fn entry(&mut self, dir: &Path, sandbox_dir: &Path, name: &str) {
+        let host = dir.join(name);
+        let target = sandbox_dir.join(name);
+        let step = match std::fs::symlink_metadata(&host) {
+            Err(_) => return,
+            Ok(meta) if meta.file_type().is_symlink() => match std::fs::read_link(&host) {
+                Ok(points_to) => Step::Symlink { target, points_to },
+                Err(_) => return,
+            },
+            Ok(meta) => {
+                if meta.is_file() {
+                    self.stamps.push((host.clone(), Some(Stamp::new(&meta))));
+                }
+                match text_to_copy(&host, &meta) {
+                    Some(text) => Step::File { target, contents: Contents::encoded(text) },
+                    None => Step::Bind { source: Source::Host(host), target, readonly: true, device: false },
+                }
+            }
+        };
+        self.steps.push(step);
+    }
+}
+
+/// The contents of `path` if it is a small, world-readable text file (the copy is
+/// readable by everyone in the sandbox).
+fn text_to_copy(path: &Path, meta: &std::fs::Metadata) -> Option<String> {
+    if !meta.is_file() || meta.len() > COPY_LIMIT || meta.permissions().mode() & 0o004 == 0 {
+        return None;
+    }
+    String::from_utf8(std::fs::read(path).ok()?).ok()
 }
 
 fn dev(config: &SandboxConfig, owner: (u32, u32), steps: &mut Vec<Step>) {
@@ -606,9 +766,100 @@ mod tests {
         assert!(!plan.to_string().contains("/etc/passwd"));
     }
 
+    /// A scratch host root, removed on drop.
+    struct ScratchRoot(PathBuf);
+
+    impl ScratchRoot {
+        fn new(name: &str) -> ScratchRoot {
+            let root = std::env::temp_dir().join(format!("nucleus-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(root.join("etc/python3.11")).unwrap();
+            std::fs::create_dir(root.join("usr")).unwrap();
+            std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
+            std::fs::write(root.join("etc/services"), "echo 7/tcp\n").unwrap();
+            std::os::unix::fs::symlink("/usr/share/zoneinfo/UTC", root.join("etc/localtime")).unwrap();
+            ScratchRoot(root)
+        }
+    }
+
+    impl Drop for ScratchRoot {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Change something under `root` and check that the view compiled before notices
+    /// and a fresh one shows the change.
+    fn assert_noticed(root: &Path, change: impl FnOnce(), shows: impl Fn(&[Step]) -> bool) {
+        let before = HostView::compile(root);
+        assert!(before.unchanged());
+        assert!(!shows(&before.steps), "{:?}", before.steps);
+        change();
+        assert!(!before.unchanged(), "change not noticed");
+        let after = HostView::compile(root);
+        assert!(shows(&after.steps), "{:?}", after.steps);
+        assert!(after.unchanged());
+    }
+
+    #[test]
+    fn host_view_notices_every_change_it_shows() {
+        let root = ScratchRoot::new("host-view-test");
+        let root = root.0.as_path();
+        let view = HostView::compile(root);
+        assert!(view.steps.contains(&Step::File { target: p("/etc/services"), contents: "echo 7/tcp\n".into() }));
+        assert!(view.steps.contains(&Step::Symlink { target: p("/bin"), points_to: p("usr/bin") }));
+        // Written moments ago: the stamps cannot vouch for the contents yet.
+        assert!(!view.cacheable);
+        let services = root.join("etc/services");
+        let file = |contents: &str| Step::File { target: p("/etc/services"), contents: contents.into() };
+        assert_noticed(root, || std::fs::write(&services, "echo 7/udp\n").unwrap(), |steps| steps.contains(&file("echo 7/udp\n")));
+        let bound = |path: &'static str| {
+            move |steps: &[Step]| steps.iter().any(|s| matches!(s, Step::Bind { target, .. } if target == Path::new(path)))
+        };
+        let private = std::fs::Permissions::from_mode(0o600);
+        assert_noticed(root, || std::fs::set_permissions(&services, private).unwrap(), bound("/etc/services"));
+        assert_noticed(root, || std::fs::create_dir(root.join("etc/python3.12")).unwrap(), bound("/etc/python3.12"));
+        let localtime = root.join("etc/localtime");
+        assert_noticed(
+            root,
+            || {
+                std::fs::remove_file(&localtime).unwrap();
+                std::os::unix::fs::symlink("/usr/share/zoneinfo/Europe/Paris", &localtime).unwrap();
+            },
+            |steps| steps.contains(&Step::Symlink { target: p("/etc/localtime"), points_to: p("/usr/share/zoneinfo/Europe/Paris") }),
+        );
+        let usr = bound("/usr");
+        assert_noticed(root, || std::fs::remove_dir(root.join("usr")).unwrap(), |steps| !usr(steps));
+    }
+
+    #[test]
+    fn stamps_from_the_last_seconds_are_not_trusted() {
+        let at = |secs: i64| Stamp { dev: 1, ino: 2, mode: 0o100644, size: 3, mtime: (secs, 0), ctime: (secs, 0) };
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_000_500);
+        assert!(at(997).settled(now));
+        assert!(!at(999).settled(now));
+        assert!(!Stamp { ctime: (1000, 0), ..at(10) }.settled(now));
+    }
+
+    #[test]
+    fn cached_host_view_is_what_a_fresh_compile_gives() {
+        let fresh = HostView::compile(Path::new("/"));
+        assert_eq!(HostView::current().steps, fresh.steps);
+        assert_eq!(HostView::current().steps, fresh.steps);
+    }
+
+    #[test]
+    fn contents_encoded_ahead_are_sent_as_any_other() {
+        let text = "a\t\"quoted\"\n\\line\u{1}\u{e9}\n";
+        let step = |contents| Step::File { target: p("/etc/x"), contents };
+        let ahead = serde_json::to_string(&step(Contents::encoded(text.into()))).unwrap();
+        assert_eq!(ahead, serde_json::to_string(&step(text.into())).unwrap());
+        assert_eq!(serde_json::from_str::<Step>(&ahead).unwrap(), step(text.into()));
+    }
+
     #[test]
     fn resolv_conf_is_empty_without_network() {
         let plan = plan(&SandboxConfig::new());
-        assert!(plan.steps.contains(&Step::File { target: p("/etc/resolv.conf"), contents: String::new() }));
+        assert!(plan.steps.contains(&Step::File { target: p("/etc/resolv.conf"), contents: "".into() }));
     }
 }

@@ -485,5 +485,5 @@ fn new_id() -> Result<String> {
     // SAFETY: bytes is valid for writes of its length.
     let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
     sys::check(n as _, "getrandom", None)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(format!("{:016x}", u64::from_be_bytes(bytes)))
 }

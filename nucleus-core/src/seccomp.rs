@@ -125,20 +125,64 @@ pub(crate) fn validate(config: &SeccompConfig) -> Result<()> {
 }
 
 impl SeccompPlan {
-    /// Compile the filters a config asks for; `None` when seccomp is off.
+    /// Compile the filters a config asks for; `None` when seccomp is off. A profile is
+    /// read again every time (it may have changed), but compiled only once per content.
     pub fn compile(config: &SeccompConfig, kept_caps: &[String]) -> Result<Option<SeccompPlan>> {
         if config.mode == SeccompMode::Off {
             return Ok(None);
         }
-        let log = config.mode == SeccompMode::Log;
-        let (source, filters) = match &config.profile {
-            None => ("default".to_string(), default_filters(log)),
-            Some(path) => {
-                let text = read_profile(path, config.profile_sha256.as_deref())?;
-                (path.display().to_string(), profile_filters(&text, log, kept_caps)?)
-            }
+        let (source, profile) = match &config.profile {
+            None => ("default".to_string(), None),
+            Some(path) => (path.display().to_string(), Some(read_profile(path, config.profile_sha256.as_deref())?)),
         };
-        let programs = filters
+        let from = Source { log: config.mode == SeccompMode::Log, profile, kept_caps: kept_caps.to_vec() };
+        Ok(Some(SeccompPlan { mode: config.mode, source, programs: from.programs()? }))
+    }
+
+    /// The programs, ready to install (done once, before any fork).
+    pub(crate) fn programs(&self) -> Vec<Vec<bpf::Insn>> {
+        self.programs.iter().map(|p| p.iter().map(|&i| bpf::Insn::unpack(i)).collect()).collect()
+    }
+}
+
+/// What a set of programs is compiled from.
+#[derive(Debug, PartialEq, Eq)]
+struct Source {
+    log: bool,
+    /// The text of the profile; `None` for the built-in one.
+    profile: Option<String>,
+    /// Profile entries may apply only with some capability kept.
+    kept_caps: Vec<String>,
+}
+
+/// How many compiled sources a process keeps; callers mostly use one or two.
+const KEPT_PROGRAMS: usize = 8;
+
+impl Source {
+    /// The packed programs, compiled unless this source was compiled before.
+    fn programs(self) -> Result<Vec<Vec<u64>>> {
+        use std::sync::{Mutex, PoisonError};
+        static COMPILED: Mutex<Vec<(Source, Vec<Vec<u64>>)>> = Mutex::new(Vec::new());
+        let compiled = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, programs)) = compiled.iter().find(|(source, _)| *source == self) {
+            return Ok(programs.clone());
+        }
+        drop(compiled);
+        let programs = self.compile()?;
+        let mut compiled = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+        if compiled.len() == KEPT_PROGRAMS {
+            compiled.remove(0);
+        }
+        compiled.push((self, programs.clone()));
+        Ok(programs)
+    }
+
+    fn compile(&self) -> Result<Vec<Vec<u64>>> {
+        let filters = match &self.profile {
+            None => default_filters(self.log),
+            Some(text) => profile_filters(text, self.log, &self.kept_caps)?,
+        };
+        filters
             .iter()
             .map(|f| {
                 let program = f.program();
@@ -150,13 +194,7 @@ impl SeccompPlan {
                 }
                 Ok(program.into_iter().map(bpf::Insn::pack).collect())
             })
-            .collect::<Result<_>>()?;
-        Ok(Some(SeccompPlan { mode: config.mode, source, programs }))
-    }
-
-    /// The programs, ready to install (done once, before any fork).
-    pub(crate) fn programs(&self) -> Vec<Vec<bpf::Insn>> {
-        self.programs.iter().map(|p| p.iter().map(|&i| bpf::Insn::unpack(i)).collect()).collect()
+            .collect()
     }
 }
 
@@ -984,6 +1022,36 @@ mod tests {
         assert_eq!(e.field(), Some("security.seccomp.profile: architectures"));
         let e = compile("{not json").unwrap_err();
         assert!(e.field().unwrap().starts_with("security.seccomp.profile"), "{e}");
+    }
+
+    #[test]
+    fn a_rewritten_profile_or_other_kept_caps_compile_again() {
+        let dir = std::env::temp_dir().join(format!("nucleus-seccomp-rewrite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.json");
+        let deny = |name: &str| {
+            format!(
+                r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{{"names": ["{name}"], "action": "SCMP_ACT_ERRNO"}},
+                    {{"names": ["bpf"], "action": "SCMP_ACT_ERRNO", "excludes": {{"caps": ["CAP_BPF"]}}}}]}}"#
+            )
+        };
+        let fresh = |text: String, kept_caps: &[&str]| {
+            let kept_caps = kept_caps.iter().map(|c| c.to_string()).collect();
+            Source { log: false, profile: Some(text), kept_caps }.compile().unwrap()
+        };
+        let config = SeccompConfig { profile: Some(path.clone()), ..Default::default() };
+        std::fs::write(&path, deny("mkdir")).unwrap();
+        let first = SeccompPlan::compile(&config, &[]).unwrap().unwrap();
+        assert_eq!(first.programs, fresh(deny("mkdir"), &[]));
+        assert_eq!(SeccompPlan::compile(&config, &[]).unwrap().unwrap(), first);
+        let with_bpf = SeccompPlan::compile(&config, &["CAP_BPF".into()]).unwrap().unwrap();
+        assert_eq!(with_bpf.programs, fresh(deny("mkdir"), &["CAP_BPF"]));
+        assert_ne!(with_bpf.programs, first.programs);
+        std::fs::write(&path, deny("rmdir")).unwrap();
+        let second = SeccompPlan::compile(&config, &[]).unwrap().unwrap();
+        assert_eq!(second.programs, fresh(deny("rmdir"), &[]));
+        assert_ne!(second.programs, first.programs);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -68,10 +68,13 @@ impl SecurityPlan {
 }
 
 /// Whether seccomp filters can be installed: `Seccomp:` in `/proc/self/status` and
-/// `PR_GET_SECCOMP` answering.
+/// `PR_GET_SECCOMP` answering. A kernel fact, looked up once per process.
 pub fn seccomp_available() -> bool {
-    // SAFETY: PR_GET_SECCOMP takes no pointers.
-    let mode = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
-    mode >= 0
-        && std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.contains("\nSeccomp_filters:"))
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        // SAFETY: PR_GET_SECCOMP takes no pointers.
+        let mode = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
+        mode >= 0
+            && std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.contains("\nSeccomp_filters:"))
+    })
 }

@@ -103,6 +103,29 @@ fn seccomp_custom_docker_profile_takes_effect_and_malformed_is_rejected() {
 }
 
 #[test]
+fn seccomp_profile_rewritten_between_creates_takes_effect() {
+    let dir = scratch_dir("rewritten-profile");
+    let profile = dir.join("deny.json");
+    let deny = |name: &str| {
+        let text = format!(r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{{"names": ["{name}"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}}]}}"#);
+        std::fs::write(&profile, text).unwrap();
+    };
+    let security = SecurityConfig {
+        seccomp: SeccompConfig { profile: Some(profile.clone()), ..SeccompConfig::default() },
+        ..SecurityConfig::default()
+    };
+    let config = SandboxConfig::new().security(security);
+    let script = "mkdir /tmp/d 2>&1 && echo made; rmdir /tmp/d 2>&1 && echo removed";
+    deny("mkdir");
+    let out = sh(&start(config.clone()), script).stdout_text();
+    assert!(out.starts_with("mkdir: cannot create directory") && out.contains("Permission denied"), "{out}");
+    deny("rmdir");
+    let out = sh(&start(config), script).stdout_text();
+    assert!(out.starts_with("made\nrmdir: failed to remove"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn seccomp_docker_profile_beyond_one_jump_is_loaded_and_enforced() {
     // Conditions no normal call meets make the filter longer than a conditional jump
     // reaches (255 instructions); getpriority for some ids fails with EACCES, for others

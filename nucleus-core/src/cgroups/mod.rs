@@ -17,6 +17,7 @@ mod v1;
 mod v2;
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -256,8 +257,10 @@ pub(crate) fn compile(config: &SandboxConfig, id: &str) -> Result<(Option<Cgroup
     if limits.is_empty() {
         return Ok((None, Vec::new()));
     }
-    let read = |path: &str| std::fs::read_to_string(path).map_err(|e| io_error("read", Path::new(path), e));
-    let host = Host::parse(&read("/proc/self/mountinfo")?, &read("/proc/self/cgroup")?);
+    // Read every time: the process may have been moved to another cgroup.
+    let proc_cgroup = Path::new("/proc/self/cgroup");
+    let proc_cgroup = std::fs::read_to_string(proc_cgroup).map_err(|e| io_error("read", proc_cgroup, e))?;
+    let host = Host { mounts: MountTable::current()?, own: parse_own(&proc_cgroup) };
     let (cgroups, problems) = host.plan(limits, id)?;
     if problems.is_empty() {
         return Ok((cgroups, Vec::new()));
@@ -285,7 +288,7 @@ struct Mount {
 /// The cgroup filesystems this process sees and the cgroups it is in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
-    mounts: Vec<Mount>,
+    mounts: Arc<[Mount]>,
     /// (v1 controllers, or empty for the unified hierarchy; hierarchy path).
     own: Vec<(Vec<String>, PathBuf)>,
 }
@@ -294,41 +297,7 @@ impl Host {
     /// Read the cgroup mounts from `mountinfo` text and the process's cgroups from
     /// `/proc/<pid>/cgroup` text.
     pub fn parse(mountinfo: &str, proc_cgroup: &str) -> Host {
-        let mounts = mountinfo
-            .lines()
-            .filter_map(|line| {
-                let (left, right) = line.split_once(" - ")?;
-                let left: Vec<&str> = left.split(' ').collect();
-                let mut right = right.split(' ');
-                let (fstype, _source, options) = (right.next()?, right.next()?, right.next()?);
-                let unified = match fstype {
-                    "cgroup2" => true,
-                    "cgroup" => false,
-                    _ => return None,
-                };
-                let controllers = options
-                    .split(',')
-                    .filter(|o| !unified && !["rw", "ro"].contains(o) && !o.contains('='))
-                    .map(str::to_owned)
-                    .collect();
-                Some(Mount {
-                    root: unescape(left.get(3)?),
-                    point: unescape(left.get(4)?),
-                    unified,
-                    controllers,
-                })
-            })
-            .collect();
-        let own = proc_cgroup
-            .lines()
-            .filter_map(|line| {
-                let mut parts = line.splitn(3, ':');
-                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-                let controllers = controllers.split(',').filter(|c| !c.is_empty() && !c.contains('='));
-                Some((controllers.map(str::to_owned).collect(), PathBuf::from(path)))
-            })
-            .collect();
-        Host { mounts, own }
+        Host { mounts: parse_mounts(mountinfo).into(), own: parse_own(proc_cgroup) }
     }
 
     /// The cgroups that give `limits` to sandbox `id`, and what cannot be given.
@@ -360,6 +329,102 @@ impl Host {
             })
             .map(|(_, p)| p.as_path())
     }
+}
+
+/// The cgroup mounts in `mountinfo` text.
+fn parse_mounts(mountinfo: &str) -> Vec<Mount> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let left: Vec<&str> = left.split(' ').collect();
+            let mut right = right.split(' ');
+            let (fstype, _source, options) = (right.next()?, right.next()?, right.next()?);
+            let unified = match fstype {
+                "cgroup2" => true,
+                "cgroup" => false,
+                _ => return None,
+            };
+            let controllers = options
+                .split(',')
+                .filter(|o| !unified && !["rw", "ro"].contains(o) && !o.contains('='))
+                .map(str::to_owned)
+                .collect();
+            Some(Mount { root: unescape(left.get(3)?), point: unescape(left.get(4)?), unified, controllers })
+        })
+        .collect()
+}
+
+/// The cgroups in `/proc/<pid>/cgroup` text.
+fn parse_own(proc_cgroup: &str) -> Vec<(Vec<String>, PathBuf)> {
+    proc_cgroup
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let controllers = controllers.split(',').filter(|c| !c.is_empty() && !c.contains('='));
+            Some((controllers.map(str::to_owned).collect(), PathBuf::from(path)))
+        })
+        .collect()
+}
+
+/// The cgroup mounts of a process's mount namespace, as read from its `mountinfo`, and
+/// what tells when they may have changed. Reading the file costs the kernel a line per
+/// mount; polling it costs nothing.
+struct MountTable {
+    /// The `mountinfo` file, kept open: after a change to the mount table, the kernel
+    /// flags the next poll of it.
+    file: std::fs::File,
+    /// The mount namespace (its inode): a process that enters another sees another table.
+    namespace: u64,
+    mounts: Arc<[Mount]>,
+}
+
+impl MountTable {
+    /// The cgroup mounts this process sees, read again only after a change.
+    fn current() -> Result<Arc<[Mount]>> {
+        static TABLE: Mutex<Option<MountTable>> = Mutex::new(None);
+        let proc = Path::new("/proc/self");
+        let mut table = TABLE.lock().unwrap_or_else(PoisonError::into_inner);
+        match table.as_ref() {
+            Some(t) if !t.changed(proc) => return Ok(t.mounts.clone()),
+            // A poll reports a change only once: forget the table for every thread.
+            _ => *table = None,
+        }
+        drop(table);
+        let fresh = MountTable::read(proc)?;
+        let mounts = fresh.mounts.clone();
+        *TABLE.lock().unwrap_or_else(PoisonError::into_inner) = Some(fresh);
+        Ok(mounts)
+    }
+
+    /// Read the table of the process whose `/proc` directory is `proc`.
+    fn read(proc: &Path) -> Result<MountTable> {
+        use std::io::Read;
+        let namespace = mount_namespace(proc)?;
+        let path = proc.join("mountinfo");
+        let fail = |e| io_error("read", &path, e);
+        // Opened before it is read, so a change during the read is flagged to the next poll.
+        let mut file = std::fs::File::open(&path).map_err(fail)?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(fail)?;
+        Ok(MountTable { file, namespace, mounts: parse_mounts(&text).into() })
+    }
+
+    /// Whether the mount table may differ from the one read.
+    fn changed(&self, proc: &Path) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut fds = [libc::pollfd { fd: self.file.as_raw_fd(), events: libc::POLLIN | libc::POLLPRI, revents: 0 }];
+        let quiet = matches!(sys::poll(&mut fds, Some(Duration::ZERO)), Ok(1) if fds[0].revents & (libc::POLLPRI | libc::POLLERR) == 0);
+        !quiet || mount_namespace(proc).ok() != Some(self.namespace)
+    }
+}
+
+/// The inode of the mount namespace of the process whose `/proc` directory is `proc`.
+fn mount_namespace(proc: &Path) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let path = proc.join("ns/mnt");
+    std::fs::metadata(&path).map(|m| m.ino()).map_err(|e| io_error("stat", &path, e))
 }
 
 impl Mount {
@@ -595,6 +660,52 @@ mod tests {
         assert_eq!(host.own_path(Some("memory")), Some(Path::new("/process_api/abc")));
         assert_eq!(host.own_path(None), Some(Path::new("/user.slice")));
         assert_eq!(host.own_path(Some("freezer")), None);
+    }
+
+    /// A process alone in new user, mount and cgroup namespaces (needing no privilege),
+    /// with a directory to mount on; both go on drop.
+    struct Holder(std::process::Child, PathBuf);
+
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = std::fs::remove_dir(&self.1);
+        }
+    }
+
+    #[test]
+    fn mount_table_is_read_again_after_a_mount_or_in_another_namespace() {
+        let dir = std::env::temp_dir().join(format!("nucleus-mount-table-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = std::process::Command::new("unshare")
+            .args(["--user", "--map-root-user", "--mount", "--cgroup", "--propagation", "private", "sleep", "60"])
+            .spawn()
+            .unwrap();
+        let holder = Holder(child, dir.clone());
+        let pid = holder.0.id().to_string();
+        let proc = Path::new("/proc").join(&pid);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(proc.join("comm")).unwrap() != "sleep\n" {
+            assert!(Instant::now() < deadline, "unshare did not start sleep");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let shows_dir = |t: &MountTable| t.mounts.iter().any(|m| m.point == dir && m.unified);
+        let table = MountTable::read(&proc).unwrap();
+        assert!(!table.changed(&proc));
+        assert!(table.changed(Path::new("/proc/self")), "another namespace's table");
+        assert!(!shows_dir(&table));
+        let mounted = std::process::Command::new("nsenter")
+            .args(["-t", &pid, "--user", "--mount", "--cgroup", "--preserve-credentials", "mount", "-t", "cgroup2", "none"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(mounted.success());
+        assert!(table.changed(&proc));
+        let again = MountTable::read(&proc).unwrap();
+        assert!(shows_dir(&again), "{:?}", again.mounts);
+        assert!(!again.changed(&proc));
+        drop(holder);
     }
 
     #[test]
