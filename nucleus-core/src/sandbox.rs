@@ -100,11 +100,13 @@ impl Sandbox {
     /// Validate `config`, compile the sandbox's plan and start building it.
     pub fn create(config: SandboxConfig) -> Result<Sandbox> {
         config.validate()?;
+        let shim_path = shim::locate(config.shim_path.as_deref())?;
+        // The zygote forks the supervisor while this thread compiles the plan.
+        let supervisor = zygote::request_supervisor(&shim_path)?;
         let id = new_id()?;
         let user = UserPlan::compile(&config);
         let state_root = config.state_root.clone().unwrap_or_else(state::default_root);
         let rootfs = MountPlan::compile(&config, &user)?;
-        let shim_path = shim::locate(config.shim_path.as_deref())?;
         let (security, mut warnings) = SecurityPlan::compile(&config, &rootfs, &shim_path)?;
         let (cgroups, cgroup_warnings) = cgroups::compile(&config, &id)?;
         warnings.extend(cgroup_warnings);
@@ -122,7 +124,7 @@ impl Sandbox {
             },
             state_root,
         };
-        let (supervisor, mine) = zygote::fork_supervisor(&shim_path)?;
+        let (supervisor, mine) = supervisor.wait()?;
         let sandbox = Sandbox {
             inner: Arc::new(Inner {
                 id,

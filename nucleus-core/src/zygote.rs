@@ -92,20 +92,25 @@ impl Zygote {
         Ok(Zygote { socket: mine, pid })
     }
 
-    /// Ask for a supervisor serving `control`. `Ok(None)`: the zygote is gone.
-    fn fork(&self, control: &OwnedFd) -> Result<Option<Supervisor>> {
+    /// Ask for a supervisor serving `control`; returns the socket its answer comes on,
+    /// or `None` if the zygote is gone.
+    fn ask(&self, control: &OwnedFd) -> Result<Option<OwnedFd>> {
         let (answer, answer_theirs) = sys::seqpacket_pair()?;
         match protocol::send(&self.socket, &Fork, &[control.as_raw_fd(), answer_theirs.as_raw_fd()]) {
-            Err(Error::Syscall { errno: libc::EPIPE | libc::ECONNRESET, .. }) => return Ok(None),
-            other => other?,
+            Err(Error::Syscall { errno: libc::EPIPE | libc::ECONNRESET, .. }) => Ok(None),
+            other => other.map(|()| Some(answer)),
         }
-        drop(answer_theirs);
-        match protocol::recv::<Forked>(&answer)? {
-            Some((Forked::Supervisor(pid), mut fds)) if fds.len() == 1 => Ok(Some(Supervisor::new(pid, fds.remove(0)))),
-            Some((Forked::Supervisor(_), _)) => Err(Error::supervisor("the zygote sent no pidfd")),
-            Some((Forked::Failed(e), _)) => Err(e),
-            None => Ok(None),
-        }
+    }
+}
+
+/// Read the answer to a request for a supervisor; `None` when the zygote died before
+/// answering.
+fn answer(answer: &OwnedFd) -> Result<Option<Supervisor>> {
+    match protocol::recv::<Forked>(answer)? {
+        Some((Forked::Supervisor(pid), mut fds)) if fds.len() == 1 => Ok(Some(Supervisor::new(pid, fds.remove(0)))),
+        Some((Forked::Supervisor(_), _)) => Err(Error::supervisor("the zygote sent no pidfd")),
+        Some((Forked::Failed(e), _)) => Err(e),
+        None => Ok(None),
     }
 }
 
@@ -145,25 +150,52 @@ fn zygote(key: &Key) -> Result<Arc<Zygote>> {
     Ok(zygote)
 }
 
-/// Start a supervisor for a new sandbox, forked by this process's zygote for `path`
-/// (spawned on first use, and again if it has died). Returns it and the caller's end of
-/// its control socket.
-pub(crate) fn fork_supervisor(path: &Path) -> Result<(Supervisor, OwnedFd)> {
+/// A supervisor asked of the zygote and not yet answered.
+pub(crate) struct Pending {
+    key: Key,
+    zygote: Arc<Zygote>,
+    /// The caller's and the supervisor's ends of the new sandbox's control socket.
+    control: (OwnedFd, OwnedFd),
+    answer: Option<OwnedFd>,
+}
+
+/// Ask this process's zygote for `path` (spawned on first use) for a supervisor for a new
+/// sandbox; the caller goes on with other work while it is forked.
+pub(crate) fn request_supervisor(path: &Path) -> Result<Pending> {
     let key = Key { path: path.to_path_buf(), euid: sys::euid(), process: std::process::id() };
-    for _ in 0..2 {
-        let zygote = zygote(&key)?;
-        // A fresh socket per attempt: a supervisor forked by a zygote that died before
-        // answering sees EOF on its copy and exits.
+    let zygote = zygote(&key)?;
+    let control = sys::seqpacket_pair()?;
+    let answer = zygote.ask(&control.1)?;
+    Ok(Pending { key, zygote, control, answer })
+}
+
+impl Pending {
+    /// The supervisor and the caller's end of its control socket. A zygote that has died
+    /// is replaced once.
+    pub(crate) fn wait(self) -> Result<(Supervisor, OwnedFd)> {
+        let Pending { key, zygote, control, answer: first } = self;
+        if let Some(supervisor) = first.as_ref().map(answer).transpose()?.flatten() {
+            return Ok((supervisor, control.0));
+        }
+        forget(&key, &zygote);
+        // A fresh socket: a supervisor forked by the zygote that died before answering
+        // sees EOF on its copy and exits.
         let (mine, theirs) = sys::seqpacket_pair()?;
-        match zygote.fork(&theirs)? {
-            Some(supervisor) => return Ok((supervisor, mine)),
+        let zygote = self::zygote(&key)?;
+        match zygote.ask(&theirs)?.as_ref().map(answer).transpose()?.flatten() {
+            Some(supervisor) => Ok((supervisor, mine)),
             None => {
-                let mut zygotes = zygotes().lock().unwrap_or_else(|p| p.into_inner());
-                if zygotes.get(&key).is_some_and(|z| Arc::ptr_eq(z, &zygote)) {
-                    zygotes.remove(&key);
-                }
+                forget(&key, &zygote);
+                Err(Error::supervisor(format!("the {} zygote exits as soon as it starts", shim::SHIM_NAME)))
             }
         }
     }
-    Err(Error::supervisor(format!("the {} zygote exits as soon as it starts", shim::SHIM_NAME)))
+}
+
+/// Drop a zygote found dead from the table (unless another thread already replaced it).
+fn forget(key: &Key, zygote: &Arc<Zygote>) {
+    let mut zygotes = zygotes().lock().unwrap_or_else(|p| p.into_inner());
+    if zygotes.get(key).is_some_and(|z| Arc::ptr_eq(z, zygote)) {
+        zygotes.remove(key);
+    }
 }

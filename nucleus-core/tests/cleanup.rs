@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use nucleus_core::SandboxConfig;
+use nucleus_core::{SandboxConfig, SeccompConfig, SecurityConfig};
 
 const CHILD_ENV: &str = "NUCLEUS_TEST_CLEANUP_CHILD";
 
@@ -99,6 +99,13 @@ fn cleanup_a_killed_zygote_is_replaced_and_its_supervisors_carry_on() {
     assert_ne!(new_zygote, zygote);
     assert!(alive(new_zygote));
     assert_eq!(sh_ok(&second, "echo fresh"), "fresh");
+    // A create that fails after asking for its supervisor (here: the seccomp profile is
+    // read while the zygote forks) leaves no supervisor behind.
+    let seccomp = SeccompConfig { profile: Some("/nonexistent/profile.json".into()), ..SeccompConfig::default() };
+    let failing = SandboxConfig::new().security(SecurityConfig { seccomp, ..SecurityConfig::default() });
+    assert!(nucleus_core::Sandbox::create(failing).is_err());
+    let only_second = || children_of(new_zygote) == [second.supervisor_pid().unwrap()];
+    assert!(eventually(10, only_second), "{:?}", children_of(new_zygote));
     first.destroy().unwrap();
     second.destroy().unwrap();
     assert!(!first.workspace_path().unwrap().exists() && !second.workspace_path().unwrap().exists());

@@ -53,18 +53,27 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
-/// The command name and parent pid of a process.
-fn name_and_parent(pid: i32) -> (String, i32) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let name = stat[stat.find('(').unwrap() + 1..stat.rfind(')').unwrap()].to_string();
-    let ppid = stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(1).unwrap().parse().unwrap();
-    (name, ppid)
+/// The command name and parent pid of a process, if it exists.
+fn name_and_parent(pid: i32) -> Option<(String, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let name = stat[stat.find('(')? + 1..stat.rfind(')')?].to_string();
+    let ppid = stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()?;
+    Some((name, ppid))
+}
+
+/// The live children of a process.
+pub fn children_of(parent: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| alive(pid) && name_and_parent(pid).is_some_and(|(_, ppid)| ppid == parent))
+        .collect()
 }
 
 /// The parent of a process: its pid and command name.
 pub fn parent_and_name(pid: i32) -> (i32, String) {
-    let parent = name_and_parent(pid).1;
-    (parent, name_and_parent(parent).0)
+    let parent = name_and_parent(pid).expect("the process exists").1;
+    (parent, name_and_parent(parent).expect("its parent exists").0)
 }
 
 /// Wait up to `secs` for `cond`.
