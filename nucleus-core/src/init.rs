@@ -93,15 +93,21 @@ fn setup(plan: &Plan, sync: &OwnedFd) -> Result<Option<i32>> {
     // If the supervisor dies, so does the sandbox (armed again after the identity change).
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
     wait_proceed(sync)?;
-    if plan.namespaces.has(Namespace::Cgroup) {
-        // Made now, not at clone time, so that its root is the init's own cgroup (the
-        // supervisor has put it there), not the supervisor's.
-        sys::unshare(libc::CLONE_NEWCGROUP)?;
-    }
     if plan.namespaces.has(Namespace::Uts) {
         sys::sethostname(&plan.namespaces.hostname)?;
     }
     plan.rootfs.apply(&plan.workspace.dir(&plan.id), || receive(sync, SetupStep::Workspace).map(drop))?;
+    if plan.cgroups.as_ref().is_some_and(|c| !c.born_inside()) {
+        // Born outside its cgroup (v1): move in, before any command runs.
+        for tasks in receive(sync, SetupStep::Cgroup)? {
+            sys::write_all(tasks.as_fd(), b"0")?;
+        }
+    }
+    if plan.namespaces.has(Namespace::Cgroup) {
+        // Made now, not at clone time, so that its root is the init's own cgroup, not
+        // the supervisor's.
+        sys::unshare(libc::CLONE_NEWCGROUP)?;
+    }
     let user = &plan.user;
     // Made by the supervisor while this process built the root. Loopback is brought up
     // before a root caller's init enters its user namespace, where it could not.

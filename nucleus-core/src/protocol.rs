@@ -213,8 +213,11 @@ pub enum SetupStep {
     Proceed,
     /// Supervisor to init: the workspace directory exists.
     Workspace,
-    /// Supervisor to init: the network namespace to enter once the root is built (root
-    /// callers); the descriptor is attached.
+    /// Supervisor to init: the sandbox's cgroup exists; write `0` to each attached file
+    /// to move in (cgroup v1, where the init is born outside).
+    Cgroup,
+    /// Supervisor to init: the network namespace to enter once the root is built; the
+    /// descriptor is attached.
     Network,
     /// Supervisor to init: the user namespace to enter after that, maps written (root
     /// callers); the descriptor is attached.

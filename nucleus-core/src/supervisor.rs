@@ -125,15 +125,13 @@ impl Owned<'_> {
     fn start_init(&mut self, control: &OwnedFd) -> Result<(libc::pid_t, Option<i32>, PathBuf)> {
         let plan = self.plan;
         state::ensure_root(&plan.state_root)?;
-        if let Some(cgroups) = &plan.cgroups {
+        if plan.cgroups.as_ref().is_some_and(Cgroups::born_inside) {
             // The init is born in its cgroup, which the record must list first.
             self.write_record()?;
-            // Set first: a half-made cgroup is removed too.
-            self.cgroups = true;
-            cgroups.create()?;
+            self.create_cgroups()?;
         }
-        // Without a cgroup the init can come first: should this process die before the
-        // record exists, the init dies with it (parent-death signal) and nothing is left.
+        // Otherwise the init can come first: should this process die before the record
+        // exists, the init dies with it (parent-death signal) and nothing is left.
         let (mine, theirs) = sys::seqpacket_pair()?;
         let pid = clone_init(plan)?;
         if pid == 0 {
@@ -159,6 +157,12 @@ impl Owned<'_> {
             let workspace = self.make_workspace()?;
             // A failed send means the init has failed: its report follows below.
             let _ = protocol::send(&mine, &SetupStep::Workspace, &[]);
+            if let Some(cgroups) = plan.cgroups.as_ref().filter(|c| !c.born_inside()) {
+                self.create_cgroups()?;
+                let files = cgroups.join_files()?;
+                let fds: Vec<_> = files.iter().map(|f| f.as_raw_fd()).collect();
+                let _ = protocol::send(&mine, &SetupStep::Cgroup, &fds);
+            }
             if let Some(holder) = beside {
                 for (kind, namespace) in holder.open(&plan.user)? {
                     let _ = protocol::send(&mine, &SetupStep::handing_over(kind), &[namespace.as_raw_fd()]);
@@ -176,6 +180,13 @@ impl Owned<'_> {
             let _ = sys::waitpid(pid, 0);
         }
         result
+    }
+
+    fn create_cgroups(&mut self) -> Result<()> {
+        let Some(cgroups) = &self.plan.cgroups else { return Ok(()) };
+        // Set first: a half-made cgroup is removed too.
+        self.cgroups = true;
+        cgroups.create()
     }
 
     fn write_record(&mut self) -> Result<()> {
@@ -294,7 +305,7 @@ fn clone_init(plan: &Plan) -> Result<libc::pid_t> {
     }
     // With limits, the init is in its cgroup before it runs, so nothing escapes them.
     match &plan.cgroups {
-        Some(cgroups) => cgroups.clone_inside(flags),
+        Some(cgroups) => cgroups.clone_init(flags),
         None => sys::clone_process(flags),
     }
 }

@@ -5,8 +5,8 @@
 //! and `/proc/self/cgroup` (never from a fixed layout), and compiles the config's
 //! `limits` into a [`Cgroups`] value: every directory to create and every file to write.
 //! The supervisor creates the cgroup and puts the sandbox's init in it before the init
-//! runs anything (on v2 the init is born inside it, with `clone3(CLONE_INTO_CGROUP)`; on
-//! v1 the supervisor steps in, clones it, and steps out), and removes it when the sandbox ends. The caller reads the counters (OOM kills, peak
+//! runs any command (on v2 the init is born inside it, with `clone3(CLONE_INTO_CGROUP)`;
+//! on v1 the init moves itself in during its setup), and removes it when the sandbox ends. The caller reads the counters (OOM kills, peak
 //! memory, CPU time) straight from the files.
 //!
 //! A sandbox without limits touches no cgroup at all. Moving another process into a
@@ -16,6 +16,7 @@
 mod v1;
 mod v2;
 
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -183,9 +184,14 @@ trait Cgroup {
     fn create(&self) -> Result<()>;
     /// Move `pid` into the cgroup.
     fn enter(&self, pid: libc::pid_t) -> Result<()>;
-    /// Clone a child with `flags` that is inside the cgroup before it runs. Returns 0 in
-    /// the child, as `fork` does.
-    fn clone_inside(&self, flags: libc::c_int) -> Result<libc::pid_t>;
+    /// Whether the init is born inside the cgroup (which must then be made first).
+    fn born_inside(&self) -> bool;
+    /// Clone the sandbox's init with `flags`: born inside where the kernel can, else
+    /// outside, to move itself in later through [`Cgroup::join_files`]. Returns 0 in the
+    /// child, as `fork` does.
+    fn clone_init(&self, flags: libc::c_int) -> Result<libc::pid_t>;
+    /// Files the init, born outside, writes `0` to in order to move itself in.
+    fn join_files(&self) -> Result<Vec<OwnedFd>>;
     /// The counters.
     fn stats(&self) -> Stats;
     /// Processes the OOM killer ended so far.
@@ -223,10 +229,21 @@ impl Cgroups {
         self.version().enter(pid)
     }
 
-    /// Clone a child with `flags` that is inside the cgroup before it runs. Returns 0 in
-    /// the child, as `fork` does.
-    pub(crate) fn clone_inside(&self, flags: libc::c_int) -> Result<libc::pid_t> {
-        self.version().clone_inside(flags)
+    /// Whether the init is born inside the cgroup, which must then be made first.
+    pub(crate) fn born_inside(&self) -> bool {
+        self.version().born_inside()
+    }
+
+    /// Clone the sandbox's init with `flags`, inside the cgroup if it is
+    /// [born inside](Cgroups::born_inside). Returns 0 in the child, as `fork` does.
+    pub(crate) fn clone_init(&self, flags: libc::c_int) -> Result<libc::pid_t> {
+        self.version().clone_init(flags)
+    }
+
+    /// Files the init, if born outside, writes `0` to in order to move itself in before
+    /// it runs any command (opened by the supervisor, which may).
+    pub(crate) fn join_files(&self) -> Result<Vec<OwnedFd>> {
+        self.version().join_files()
     }
 
     /// The counters, read from the cgroup's files.

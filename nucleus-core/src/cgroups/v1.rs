@@ -2,13 +2,14 @@
 //! sandbox has one directory in each, and a process is moved into each separately.
 
 use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    can_create, clone_then_enter, drop_unavailable, make_dir, parent_dir, read_key, read_number, write, Cgroup, Cgroups, Host,
-    Limits, Setting, Stats, CPU_PERIOD_USEC, NO_CGROUP_FIX, writable,
+    can_create, drop_unavailable, make_dir, parent_dir, read_key, read_number, write, Cgroup, Cgroups, Host,
+    Limits, Setting, Stats, CPU_PERIOD_USEC, NO_CGROUP_FIX,
 };
 use crate::error::{Error, Result};
 use crate::sys;
@@ -24,9 +25,6 @@ pub struct CgroupV1 {
     dirs: BTreeMap<String, PathBuf>,
     /// The limits, in the order they are written.
     settings: Vec<Setting>,
-    /// Controller → the caller's own directory in its hierarchy, where the supervisor
-    /// (spawned there) returns after cloning the init; empty when one is not visible.
-    homes: BTreeMap<String, PathBuf>,
 }
 
 /// Plan the v1 cgroups of sandbox `id`.
@@ -41,17 +39,10 @@ pub(super) fn plan(host: &Host, limits: &Limits, id: &str) -> Result<(Option<Cgr
         return Ok((None, problems));
     }
     let mut dirs = BTreeMap::new();
-    let mut homes = BTreeMap::new();
     for controller in CONTROLLERS {
         let Some(mount) = host.v1_mount(controller) else { continue };
         let parent = parent_dir(mount, &limits, &mount.point).map_err(|e| Error::config("limits.cgroup_parent", e))?;
         dirs.insert(controller.to_owned(), parent.join(id));
-        if let Some(home) = host.own_path(Some(controller)).and_then(|p| mount.dir_of(p)) {
-            homes.insert(controller.to_owned(), home);
-        }
-    }
-    if homes.len() != dirs.len() {
-        homes.clear();
     }
     if let Some(dir) = dirs.values().find(|d| !can_create(d)) {
         let parent = dir.parent().unwrap_or(dir);
@@ -73,22 +64,10 @@ pub(super) fn plan(host: &Host, limits: &Limits, id: &str) -> Result<(Option<Cgr
     if let Some(pids) = limits.pids {
         settings.push(Setting::new(dir("pids"), "pids.max", pids));
     }
-    Ok((Some(Cgroups::V1(CgroupV1 { dirs, settings, homes })), problems))
+    Ok((Some(Cgroups::V1(CgroupV1 { dirs, settings })), problems))
 }
 
 impl CgroupV1 {
-    /// (sandbox directory, home directory) once per hierarchy.
-    fn trips(&self) -> Vec<(&Path, &Path)> {
-        let mut trips: Vec<(&Path, &Path)> = self
-            .dirs
-            .iter()
-            .filter_map(|(controller, dir)| Some((dir.as_path(), self.homes.get(controller)?.as_path())))
-            .collect();
-        trips.sort();
-        trips.dedup();
-        trips
-    }
-
     fn dir(&self, controller: &str) -> Option<&Path> {
         self.dirs.get(controller).map(PathBuf::as_path)
     }
@@ -116,35 +95,27 @@ impl Cgroup for CgroupV1 {
         self.dirs().iter().try_for_each(|dir| write(&dir.join("cgroup.procs"), &pid.to_string()))
     }
 
-    /// The supervisor carries the init in: it moves itself into the sandbox's cgroups,
-    /// clones, and moves itself back. A single thread moving itself (`0` written to
-    /// `tasks`) skips the lock that makes moving a whole process (`cgroup.procs`) wait
-    /// for an RCU grace period, and the init is born inside, as on v2.
-    fn clone_inside(&self, flags: libc::c_int) -> Result<libc::pid_t> {
-        let trips = self.trips();
-        if trips.is_empty() || !trips.iter().all(|(_, home)| writable(&home.join("tasks"))) {
-            return clone_then_enter(self, flags);
-        }
-        let move_self = |dir: &Path| write(&dir.join("tasks"), "0");
-        let mut entered = 0;
-        let mut result = trips.iter().try_for_each(|(dir, _)| move_self(dir).map(|()| entered += 1)).map(|()| 0);
-        if result.is_ok() {
-            result = sys::clone_process(flags);
-            if let Ok(0) = result {
-                // The child: it stays inside.
-                return result;
-            }
-        }
-        for (_, home) in &trips[..entered] {
-            if let Err(e) = move_self(home) {
-                if let Ok(pid) = result {
-                    let _ = sys::kill(pid, libc::SIGKILL);
-                    let _ = sys::waitpid(pid, 0);
-                }
-                return Err(e);
-            }
-        }
-        result
+    /// Born outside: moving another process into a v1 cgroup waits for an RCU grace
+    /// period (milliseconds), a thread moving itself does not.
+    fn born_inside(&self) -> bool {
+        false
+    }
+
+    fn clone_init(&self, flags: libc::c_int) -> Result<libc::pid_t> {
+        sys::clone_process(flags)
+    }
+
+    /// `tasks` of each hierarchy: `0` written there moves the writing thread, which is
+    /// the whole init while it is single-threaded.
+    fn join_files(&self) -> Result<Vec<OwnedFd>> {
+        self.dirs()
+            .iter()
+            .map(|dir| {
+                let tasks = dir.join("tasks");
+                let file = std::fs::OpenOptions::new().write(true).open(&tasks);
+                file.map(OwnedFd::from).map_err(|e| super::io_error("open", &tasks, e))
+            })
+            .collect()
     }
 
     fn stats(&self) -> Stats {

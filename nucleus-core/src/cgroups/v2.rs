@@ -3,7 +3,7 @@
 //! the way down from the top it may write (the hierarchy root for root, the delegated
 //! subtree for a rootless caller), and the init is born inside the sandbox's cgroup.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -144,8 +144,12 @@ impl Cgroup for CgroupV2 {
         write(&self.dir.join("cgroup.procs"), &pid.to_string())
     }
 
+    fn born_inside(&self) -> bool {
+        true
+    }
+
     /// Born inside with `clone3(CLONE_INTO_CGROUP)`, never migrated.
-    fn clone_inside(&self, flags: libc::c_int) -> Result<libc::pid_t> {
+    fn clone_init(&self, flags: libc::c_int) -> Result<libc::pid_t> {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = std::fs::OpenOptions::new()
             .read(true)
@@ -157,6 +161,10 @@ impl Cgroup for CgroupV2 {
             Err(Error::Syscall { errno: libc::ENOSYS | libc::E2BIG | libc::EPERM, .. }) => clone_then_enter(self, flags),
             other => other,
         }
+    }
+
+    fn join_files(&self) -> Result<Vec<OwnedFd>> {
+        Ok(Vec::new())
     }
 
     fn stats(&self) -> Stats {
