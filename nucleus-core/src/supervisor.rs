@@ -119,9 +119,9 @@ impl Owned<'_> {
         sys::waitpid(init, 0).map(drop)
     }
 
-    /// Clone the sandbox's init into its namespaces and walk it through setup, making
-    /// what it needs later while it builds the root. Returns the init's host pid, the
-    /// Landlock ABI it enforced and the workspace once the sandbox is built.
+    /// Clone the sandbox's init into its namespaces and walk it through setup. Returns
+    /// the init's host pid, the Landlock ABI it enforced and the workspace once the
+    /// sandbox is built.
     fn start_init(&mut self, control: &OwnedFd) -> Result<(libc::pid_t, Option<i32>, PathBuf)> {
         let plan = self.plan;
         state::ensure_root(&plan.state_root)?;
@@ -140,34 +140,11 @@ impl Owned<'_> {
         }
         drop(theirs);
         let result = (|| {
-            let user_first = plan.user.namespace && !plan.user.privileged;
-            if user_first {
+            if plan.user.namespace && !plan.user.privileged {
                 plan.user.write_maps(pid)?;
             }
             protocol::send(&mine, &SetupStep::Proceed, &[])?;
-            let beside = plan.namespaces_beside();
-            let beside = match beside.is_empty() {
-                true => None,
-                // Rootless, they belong in the init's user namespace.
-                false => Some(Holder::spawn(beside, user_first.then(|| open_user_namespace(pid)).transpose()?)?),
-            };
-            if !self.record {
-                self.write_record()?;
-            }
-            let workspace = self.make_workspace()?;
-            // A failed send means the init has failed: its report follows below.
-            let _ = protocol::send(&mine, &SetupStep::Workspace, &[]);
-            if let Some(cgroups) = plan.cgroups.as_ref().filter(|c| !c.born_inside()) {
-                self.create_cgroups()?;
-                let files = cgroups.join_files()?;
-                let fds: Vec<_> = files.iter().map(|f| f.as_raw_fd()).collect();
-                let _ = protocol::send(&mine, &SetupStep::Cgroup, &fds);
-            }
-            if let Some(holder) = beside {
-                for (kind, namespace) in holder.open(&plan.user)? {
-                    let _ = protocol::send(&mine, &SetupStep::handing_over(kind), &[namespace.as_raw_fd()]);
-                }
-            }
+            let workspace = self.prepare_beside(pid, &mine)?;
             match protocol::recv::<SetupStep>(&mine)? {
                 Some((SetupStep::Built(landlock_abi), _)) => Ok((pid, landlock_abi, workspace)),
                 Some((SetupStep::Failed(e), _)) => Err(e),
@@ -180,6 +157,39 @@ impl Owned<'_> {
             let _ = sys::waitpid(pid, 0);
         }
         result
+    }
+
+    /// While the init (`pid`, on `sync`) builds its root, make what it needs next and
+    /// send it over, in the order it asks: the record first, then the workspace (which is
+    /// returned), its cgroup if it moves in by itself, and the namespaces made beside it.
+    fn prepare_beside(&mut self, pid: libc::pid_t, sync: &OwnedFd) -> Result<PathBuf> {
+        let plan = self.plan;
+        let beside = plan.namespaces_beside();
+        let holder = if beside.is_empty() {
+            None
+        } else {
+            // Rootless, they belong in the init's user namespace.
+            let rootless = plan.user.namespace && !plan.user.privileged;
+            Some(Holder::spawn(beside, rootless.then(|| open_user_namespace(pid)).transpose()?)?)
+        };
+        if !self.record {
+            self.write_record()?;
+        }
+        let workspace = self.make_workspace()?;
+        // A failed send means the init has failed: its report is read after this.
+        let _ = protocol::send(sync, &SetupStep::Workspace, &[]);
+        if let Some(cgroups) = plan.cgroups.as_ref().filter(|c| !c.born_inside()) {
+            self.create_cgroups()?;
+            let files = cgroups.join_files()?;
+            let fds: Vec<_> = files.iter().map(|f| f.as_raw_fd()).collect();
+            let _ = protocol::send(sync, &SetupStep::Cgroup, &fds);
+        }
+        if let Some(holder) = holder {
+            for (kind, namespace) in holder.open(&plan.user)? {
+                let _ = protocol::send(sync, &SetupStep::handing_over(kind), &[namespace.as_raw_fd()]);
+            }
+        }
+        Ok(workspace)
     }
 
     fn create_cgroups(&mut self) -> Result<()> {
