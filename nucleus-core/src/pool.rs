@@ -60,8 +60,8 @@ struct State {
 }
 
 impl Pool {
-    /// Validate `config`, build the first sandbox here (so a config this host cannot
-    /// satisfy fails now, with its own error), and start the thread that builds the
+    /// Build the first sandbox here (so an invalid config, or one this host cannot
+    /// satisfy, fails now with its own error), and start the thread that builds the
     /// other `size - 1` and replaces each one taken.
     ///
     /// `config.workspace` must be unset: the pool's sandboxes would all share that
@@ -70,7 +70,6 @@ impl Pool {
         if size == 0 {
             return Err(Error::config("size", "a pool holds at least 1 sandbox"));
         }
-        config.validate()?;
         if config.workspace.is_some() {
             return Err(Error::config(
                 "workspace",
