@@ -10,9 +10,9 @@
  *
  * Names. Every symbol is nucleus_<object>_<verb>, with the object as the first argument.
  *   Objects are opaque handles: nucleus_config, nucleus_sandbox, nucleus_exec (a command
- *   request), nucleus_exec_result, nucleus_process (a spawned command). Constructors are
- *   _new or _from_json, destructors _free. Data comes out through getters, never through
- *   public structs.
+ *   request), nucleus_exec_result, nucleus_process (a spawned command), nucleus_pool (a
+ *   warm pool of started sandboxes). Constructors are _new or _from_json, destructors
+ *   _free. Data comes out through getters, never through public structs.
  *
  * Status. Every function that can fail returns a nucleus_status: NUCLEUS_OK (0) or an
  *   error code. Codes are never reused; treat an unknown one as a failure. Such functions
@@ -49,7 +49,8 @@
  *   on the same object. A function taking a mutable handle must not run concurrently
  *   with any other call on that object. Different objects are independent. All
  *   nucleus_sandbox functions but nucleus_sandbox_free take a const handle: one sandbox
- *   may run commands from many threads at once.
+ *   may run commands from many threads at once. So do nucleus_pool_take and
+ *   nucleus_pool_ready: many threads may take from one pool at once.
  *
  * Panics. A bug inside nucleus returns NUCLEUS_PANIC instead of unwinding into C.
  *
@@ -263,6 +264,12 @@ typedef struct nucleus_exec nucleus_exec;
  * `nucleus_exec_result_free`.
  */
 typedef struct nucleus_exec_result nucleus_exec_result;
+
+/**
+ * A pool of started sandboxes. Create it with `nucleus_pool_new`, free it with
+ * `nucleus_pool_free`.
+ */
+typedef struct nucleus_pool nucleus_pool;
 
 /**
  * A command started by `nucleus_sandbox_spawn`. Free it with `nucleus_process_free`.
@@ -715,6 +722,58 @@ int nucleus_last_error_errno(void);
  * returns a `nucleus_status`; do not free it.
  */
 const char *nucleus_last_error_field(void);
+
+/**
+ * Validate `cfg`, build one sandbox from it before returning (so a config this host
+ * cannot satisfy fails here, with the error `nucleus_sandbox_start` would give), and
+ * start a background thread that keeps `size` sandboxes created and started, replacing
+ * each one taken. `size` must be at least 1 (`NUCLEUS_INVALID_ARGUMENT` names it). The
+ * config must not set a workspace directory, which all the pool's sandboxes would share
+ * (`NUCLEUS_INVALID_CONFIG` names `workspace`); each gets a private one.
+ *
+ * Borrows `cfg` for the duration of the call; nucleus copies what it keeps.
+ * The caller owns `*out` and frees it with `nucleus_pool_free`.
+ */
+NUCLEUS_MUST_USE
+nucleus_status nucleus_pool_new(const nucleus_config *cfg,
+                                size_t size,
+                                nucleus_pool **out);
+
+/**
+ * Take a running sandbox that no one has used: one the pool has ready, or, when none is,
+ * one built during this call. The sandbox is the caller's alone from then on, exactly
+ * like one from `nucleus_sandbox_create` and `nucleus_sandbox_start`: it does not go back
+ * to the pool, and freeing the pool does not affect it.
+ *
+ * If building a sandbox in the background failed since the last take, this call returns
+ * that error (once) and the next goes on as usual.
+ *
+ * Safe to call concurrently on the same pool from any number of threads.
+ * The caller owns `*out` and frees it with `nucleus_sandbox_free`.
+ */
+NUCLEUS_MUST_USE
+nucleus_status nucleus_pool_take(const nucleus_pool *pool,
+                                 nucleus_sandbox **out);
+
+/**
+ * How many sandboxes the pool has ready now (at most its size; the background thread
+ * refills it after each take).
+ *
+ * Safe to call concurrently with other calls on the same pool.
+ */
+NUCLEUS_MUST_USE
+nucleus_status nucleus_pool_ready(const nucleus_pool *pool,
+                                  size_t *out);
+
+/**
+ * Free a pool: stop its background thread (waiting for a sandbox it is building) and
+ * destroy the sandboxes still in it (errors of that teardown are not reported).
+ * Sandboxes taken from it stay valid and keep running.
+ *
+ * Calling with NULL is fine. Must not be called twice with the same value, nor while
+ * another call uses `pool`.
+ */
+void nucleus_pool_free(nucleus_pool *pool);
 
 /**
  * Start `req` in the running sandbox `sb` and return at once. `*stdin_fd`, `*stdout_fd`

@@ -16,11 +16,26 @@ pub struct Tool<'a> {
     /// "nucleus", "peer" or "baseline" (colours the chart, picks the reference).
     pub role: &'static str,
     pub run: Box<dyn FnMut() -> Result<(), String> + 'a>,
+    /// Untimed work after each run, such as waiting for a pool to refill, so that what a
+    /// tool leaves going in the background overlaps no timed run.
+    pub settle: Option<Box<dyn FnMut() + 'a>>,
 }
 
 impl<'a> Tool<'a> {
     pub fn new(name: impl Into<String>, role: &'static str, run: impl FnMut() -> Result<(), String> + 'a) -> Self {
-        Tool { name: name.into(), role, run: Box::new(run) }
+        Tool { name: name.into(), role, run: Box::new(run), settle: None }
+    }
+
+    /// Run `settle`, untimed, after each run of this tool.
+    pub fn settled(mut self, settle: impl FnMut() + 'a) -> Self {
+        self.settle = Some(Box::new(settle));
+        self
+    }
+
+    fn settle(&mut self) {
+        if let Some(settle) = &mut self.settle {
+            settle();
+        }
     }
 }
 
@@ -91,6 +106,7 @@ pub fn run_group(key: &str, title: &str, mut tools: Vec<Tool<'_>>, iterations: u
                 if let Err(e) = (t.run)() {
                     errors[i] = Some(e);
                 }
+                t.settle();
             }
         }
     }
@@ -108,6 +124,7 @@ pub fn run_group(key: &str, title: &str, mut tools: Vec<Tool<'_>>, iterations: u
             let t0 = Instant::now();
             let r = (tools[i].run)();
             let ms = t0.elapsed().as_secs_f64() * 1e3;
+            tools[i].settle();
             match r {
                 Ok(()) => samples[i][it] = ms,
                 Err(e) => {

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nucleus_core::{ExecRequest, Sandbox, SandboxConfig};
+use nucleus_core::{ExecRequest, Pool, Sandbox, SandboxConfig};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -26,6 +26,8 @@ use peers::Bundle;
 
 const TRUE: &str = "/bin/true";
 const PYTHON: &str = "/usr/bin/python3";
+/// Sandboxes the warm pool of the `pool` part keeps ready.
+const POOL_SIZE: usize = 4;
 
 /// Command-line options.
 #[derive(Debug, Clone)]
@@ -130,7 +132,7 @@ const HELP: &str = "nucleus-bench [options]
   --workers N             parallel workers of the throughput test (2)
   --layer-cycles N        paired runs per security-layer variant (150)
   --layers FILE           the layer variants as config JSON fragments (bench/layers.json)
-  --only a,b              run only these parts: cycle,python,exec,pyapi,density,throughput,layers
+  --only a,b              run only these parts: cycle,pool,python,exec,pyapi,density,throughput,layers
   --out-dir DIR           results.json and results.md go here (target/bench)
   --chart FILE            the chart (docs/benchmarks.png)
   --python PY / --no-python   interpreter with the nucleus package for the Python API
@@ -148,6 +150,8 @@ pub struct Results {
     pub setup_notes: Vec<String>,
     pub groups: Vec<Group>,
     pub phases: Vec<(String, stats::Summary)>,
+    /// The warm-pool run by phase: take, exec, destroy.
+    pub pool_phases: Vec<(String, stats::Summary)>,
     pub density: Option<Density>,
     pub throughput: Vec<(String, harness::Rate)>,
     pub python_api: Option<Value>,
@@ -212,6 +216,12 @@ fn main() {
         eprintln!("== cycle: create, start, run {TRUE}, destroy");
         let (group, phases) = cycle_group("cycle", TRUE, &[TRUE], &bundle_true, opts.cycles, have("runc"), true);
         results.phases = phases;
+        results.groups.push(group);
+    }
+    if opts.wants("pool") {
+        eprintln!("== warm pool: take, run {TRUE}, destroy");
+        let (group, phases) = pool_group(opts.cycles);
+        results.pool_phases = phases;
         results.groups.push(group);
     }
     if opts.wants("python") {
@@ -409,6 +419,69 @@ fn cycle_group(
         .map(|i| (names[i].to_string(), stats::summarize(&p.iter().map(|x| x[i]).collect::<Vec<_>>())))
         .collect();
     group.notes.push(format!("peers' commands: bwrap {}", bwrap.join(" ")));
+    (group, summaries)
+}
+
+/// A sandbox taken from `pool` → exec → destroy, with each phase's time pushed to
+/// `phases` (take, exec, destroy).
+fn pool_cycle(pool: &Pool, argv: &[&str], phases: &RefCell<Vec<[f64; 3]>>) -> Result<(), String> {
+    let t0 = Instant::now();
+    let sb = pool.take().map_err(|e| format!("take: {e}"))?;
+    let t1 = Instant::now();
+    let out = sb.exec(&ExecRequest::new(argv.iter().copied())).map_err(|e| format!("exec: {e}"))?;
+    let t2 = Instant::now();
+    sb.destroy().map_err(|e| format!("destroy: {e}"))?;
+    let t3 = Instant::now();
+    if !out.status.success() {
+        return Err(format!("{argv:?} exited {:?}: {}", out.status, out.stderr_text().trim()));
+    }
+    let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
+    phases.borrow_mut().push([ms(t0, t1), ms(t1, t2), ms(t2, t3)]);
+    Ok(())
+}
+
+/// Wait (untimed) until the pool is full again, so its refill overlaps no timed run and
+/// every take finds a sandbox ready. Gives up after 30 s; the next take then reports why.
+fn await_refill(pool: &Pool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pool.ready() < pool.size() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// The warm pool against the full cycle and bwrap: what a caller that keeps sandboxes
+/// ready waits for per sandbox.
+fn pool_group(iterations: usize) -> (Group, Vec<(String, stats::Summary)>) {
+    let config = nucleus_config();
+    let title = format!("Warm pool: take → run {TRUE} → destroy, against the full cycle");
+    let pool = match Pool::new(config.clone(), POOL_SIZE) {
+        Ok(pool) => pool,
+        Err(e) => {
+            let mut g = harness::run_group("pool", &title, Vec::new(), 0, 0, 0);
+            g.notes.push(format!("could not make a pool: {e}"));
+            return (g, Vec::new());
+        }
+    };
+    let phases = RefCell::new(Vec::new());
+    let bwrap = peers::bwrap_args(&[TRUE]);
+    let tools = vec![
+        Tool::new("nucleus, taken from a warm pool", "nucleus", || pool_cycle(&pool, &[TRUE], &phases))
+            .settled(|| await_refill(&pool)),
+        Tool::new("nucleus, created and started", "nucleus", || nucleus_cycle(&config, &[TRUE], None)),
+        Tool::new("bwrap", "peer", || peers::run_collect(Command::new("bwrap").args(&bwrap))),
+    ];
+    let mut group = harness::run_group("pool", &title, tools, iterations, 5, 0);
+    let p = phases.into_inner();
+    let p = &p[p.len().saturating_sub(iterations)..];
+    let summaries = ["take", "exec", "destroy"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.to_string(), stats::summarize(&p.iter().map(|x| x[i]).collect::<Vec<_>>())))
+        .collect();
+    group.notes.push(format!(
+        "pool of {POOL_SIZE}; after each pool run the harness waits, untimed, until the pool is full again, so no \
+         refill overlaps a timed run (a refill costs what create and start cost in the cycle)"
+    ));
     (group, summaries)
 }
 

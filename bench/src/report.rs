@@ -139,6 +139,11 @@ pub fn markdown(r: &Results) -> String {
             let _ = writeln!(out, "nucleus cycle by phase (median / p95 ms): {}\n",
                 r.phases.iter().map(|(n, s)| format!("{n} {} / {}", ms(s.median), ms(s.p95))).collect::<Vec<_>>().join(", "));
         }
+        if g.key == "pool" && !r.pool_phases.is_empty() {
+            // A take is microseconds: three decimals.
+            let _ = writeln!(out, "warm-pool run by phase (median / p95 ms): {}\n",
+                r.pool_phases.iter().map(|(n, s)| format!("{n} {:.3} / {:.3}", s.median, s.p95)).collect::<Vec<_>>().join(", "));
+        }
     }
     if let Some(p) = &r.python_api {
         let _ = writeln!(out, "### Python API: `sandbox.run([\"/bin/true\"])` vs `subprocess.run(..., capture_output=True)`\n");

@@ -1,8 +1,8 @@
 //! The C ABI of nucleus: `libnucleus.so` / `libnucleus.a` and `include/nucleus.h`.
 //!
 //! Every function is an `extern "C" fn` written out in full in the module of the object
-//! it works on (`config`, `sandbox`, `exec`, `process`, `report`), so a `grep` for a C name finds
-//! its Rust body. Each body runs inside [`ffi_boundary!`], which catches panics, turns
+//! it works on (`config`, `sandbox`, `exec`, `process`, `pool`, `report`), so a `grep`
+//! for a C name finds its Rust body. Each body runs inside [`ffi_boundary!`], which catches panics, turns
 //! errors into a [`nucleus_status`] and records the thread's last error; pointers go
 //! through [`try_ref!`], [`try_mut!`], [`try_out!`] and [`try_str!`], which turn NULL and
 //! invalid UTF-8 into statuses instead of crashes.
@@ -29,6 +29,7 @@ mod ffi;
 pub mod config;
 pub mod exec;
 pub mod last_error;
+pub mod pool;
 pub mod process;
 pub mod report;
 pub mod sandbox;
@@ -38,6 +39,7 @@ pub mod version;
 pub use config::{nucleus_config, nucleus_seccomp_mode};
 pub use exec::{nucleus_exec, nucleus_exec_result};
 pub use ffi::{nucleus_bytes_free, nucleus_string_free};
+pub use pool::nucleus_pool;
 pub use process::nucleus_process;
 pub use sandbox::{nucleus_sandbox, nucleus_sandbox_state};
 pub use status::nucleus_status;

@@ -25,6 +25,13 @@ pub(crate) struct SandboxHandle {
     id: CString,
 }
 
+impl SandboxHandle {
+    pub(crate) fn new(sandbox: Sandbox) -> SandboxHandle {
+        let id = CString::new(sandbox.id()).expect("sandbox ids are hex digits");
+        SandboxHandle { sandbox, id }
+    }
+}
+
 impl Handle for nucleus_sandbox {
     type Rust = SandboxHandle;
 }
@@ -69,8 +76,7 @@ pub unsafe extern "C" fn nucleus_sandbox_create(
         let cfg = try_ref!(cfg);
         let out = try_out!(out);
         let sandbox = Sandbox::create(cfg.clone())?;
-        let id = CString::new(sandbox.id()).expect("sandbox ids are hex digits");
-        out.set(nucleus_sandbox::into_raw(SandboxHandle { sandbox, id }));
+        out.set(nucleus_sandbox::into_raw(SandboxHandle::new(sandbox)));
         Ok(())
     }
 }

@@ -226,12 +226,13 @@ fn c_examples_run() {
     }
 }
 
-/// The header (included twice) and a whole test compile and pass as C++17.
+/// The header (included twice) and whole tests, one of them threaded, compile and pass
+/// as C++17.
 #[test]
 fn header_and_tests_work_from_cxx17() {
     let paths = paths();
     let scratch = Scratch::new("cxx");
-    for name in ["test_header.c", "test_errors.c"] {
+    for name in ["test_header.c", "test_errors.c", "test_pool.c"] {
         let src = paths.root.join("tests/c").join(name);
         assert_passed(&src, &run(&compile(&paths, &scratch, &src, Lang::Cxx17, Link::Shared), false));
     }

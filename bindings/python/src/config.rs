@@ -13,12 +13,13 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::errors::{config_error, py_err};
 
-/// The keyword arguments of `SandboxConfig(...)` and `Sandbox(...)`, listed once.
+/// The keyword arguments of `SandboxConfig(...)`, `Sandbox(...)` and `Pool(...)`, listed
+/// once.
 ///
 /// pyo3 takes a constructor's signature only as literal tokens, so this macro writes
-/// both out from the one list:
+/// them all out from the one list:
 /// - `config_keywords!(struct)` defines [`Fields`], one member per keyword;
-/// - `config_keywords!(new Class(lead: Type = default, ...))` defines `Class.__new__`,
+/// - `config_keywords!(new Class(lead: Type [= default], ...))` defines `Class.__new__`,
 ///   taking the leading parameters (their types may name the lifetime `'py`) and then
 ///   every keyword (keyword-only, default `None`), and hands them to
 ///   `Class::from_fields(py, lead..., fields)`.
@@ -26,16 +27,17 @@ use crate::errors::{config_error, py_err};
 /// [`Fields::into_config`] maps the members onto the core config.
 macro_rules! config_keywords {
     (@ [$($name:ident)*] struct) => {
-        /// The keyword arguments of `Sandbox(...)` and `SandboxConfig(...)`, as given.
+        /// The keyword arguments of `Sandbox(...)`, `SandboxConfig(...)` and `Pool(...)`, as
+        /// given.
         pub struct Fields<'py> {
             $(pub $name: Option<Bound<'py, PyAny>>,)*
         }
     };
-    (@ [$($name:ident)*] new $class:ident ($($lead:ident: $lead_ty:ty = $default:tt),*)) => {
+    (@ [$($name:ident)*] new $class:ident ($($lead:ident: $lead_ty:ty $(= $default:tt)?),*)) => {
         #[pymethods]
         impl $class {
             #[new]
-            #[pyo3(signature = ($($lead = $default,)* *, $($name = None),*))]
+            #[pyo3(signature = ($($lead $(= $default)?,)* *, $($name = None),*))]
             #[allow(clippy::too_many_arguments)]
             fn new<'py>(
                 py: Python<'py>,

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 
 mod config;
 mod errors;
+mod pool;
 mod process;
 mod sandbox;
 
@@ -71,6 +72,7 @@ fn _nucleus(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", nucleus_core::VERSION)?;
     m.add("WORKSPACE_DIR", nucleus_core::WORKSPACE_DIR)?;
     m.add_class::<sandbox::Sandbox>()?;
+    m.add_class::<pool::Pool>()?;
     m.add_class::<config::SandboxConfig>()?;
     m.add_class::<config::Mount>()?;
     m.add_class::<process::CompletedProcess>()?;

@@ -66,11 +66,16 @@ impl Sandbox {
                 Ok::<_, nucleus_core::Error>(sandbox)
             })
             .map_err(py_err)?;
+        Sandbox::wrap(py, sandbox)
+    }
+
+    /// The Python handle on a started core sandbox. Its degraded-mode warnings are
+    /// emitted here, attributed to the caller's line (no Python frame is between it and
+    /// this code). A filter that turns the warning into an error raises it here, and
+    /// dropping the handle tears the sandbox down.
+    pub fn wrap(py: Python<'_>, sandbox: nucleus_core::Sandbox) -> PyResult<Sandbox> {
         let warnings = sandbox.warnings();
         let sandbox = Sandbox { id: sandbox.id().to_owned(), handle: RwLock::new(Some(Arc::new(sandbox))) };
-        // Attributed to the caller's line (no Python frame is between it and this code).
-        // A filter that turns the warning into an error raises it here, and dropping
-        // `sandbox` tears the sandbox down.
         let category = py.get_type::<DegradedWarning>();
         for warning in warnings {
             let message = CString::new(warning.replace('\0', "\\0")).expect("NULs replaced");

@@ -57,6 +57,14 @@ because they do not hold the GIL::
         finally:
             await asyncio.to_thread(sb.close)
 
+Many sandboxes of one config: a :class:`Pool` keeps some created and started in a
+background thread, so taking one costs microseconds instead of a few milliseconds. It
+takes the same keyword arguments; each sandbox taken is new and the caller's alone::
+
+    with nucleus.Pool(4, hostname="box") as pool:
+        with pool.take() as sb:                  # already running
+            sb.run(["python3", "-c", "print(1)"])
+
 The supervisor executable ``nucleus-shim`` ships inside this package and is used
 unless the ``shim_path`` field or the ``NUCLEUS_SHIM`` environment variable names
 another. The first sandbox a process creates starts it once as ``nucleus-zygote``, a
@@ -84,6 +92,7 @@ from ._nucleus import (
     WORKSPACE_DIR,
     CompletedProcess,
     Mount,
+    Pool,
     Process,
     Sandbox,
     SandboxConfig,
@@ -96,6 +105,7 @@ from ._nucleus import (
 __all__ = [
     "Sandbox",
     "SandboxConfig",
+    "Pool",
     "Mount",
     "CompletedProcess",
     "Process",

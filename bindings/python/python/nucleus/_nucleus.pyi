@@ -14,6 +14,7 @@ _SeccompSpec = Union[Literal["enforce", "log", "off"], Mapping[str, Any]]
 __all__ = [
     "CompletedProcess",
     "Mount",
+    "Pool",
     "Process",
     "Sandbox",
     "SandboxConfig",
@@ -37,7 +38,8 @@ def doctor() -> dict[str, Any]:
     """Check what this host can enforce: {"checks": [{"name", "ok", "detail", "fix"}]}."""
 
 class _ConfigKeywords(TypedDict, total=False):
-    """The keyword arguments of SandboxConfig(...) and Sandbox(...); each may be None."""
+    """The keyword arguments of SandboxConfig(...), Sandbox(...) and Pool(...); each may be
+    None."""
 
     hostname: Optional[str]
     env: Optional[Mapping[str, str]]
@@ -194,6 +196,29 @@ class Sandbox:
     def close(self) -> None: ...
     def destroy(self) -> None: ...
     def __enter__(self) -> Sandbox: ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+
+@final
+class Pool:
+    """Sandboxes of one config, created and started in the background; a context manager."""
+
+    def __new__(
+        cls, size: int, config: Optional[SandboxConfig] = None, **kwargs: Unpack[_ConfigKeywords]
+    ) -> Pool: ...
+    @property
+    def ready(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    def take(self) -> Sandbox: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Pool: ...
     def __exit__(
         self,
         exc_type: Optional[type[BaseException]],
