@@ -115,6 +115,8 @@ pub fn run_group(key: &str, title: &str, mut tools: Vec<Tool<'_>>, iterations: u
     let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15 ^ key.len() as u64);
     let mut order: Vec<usize> = (0..n).collect();
     let started = Instant::now();
+    // Indexes samples[tool][iteration]: the loop runs over iterations.
+    #[allow(clippy::needless_range_loop)]
     for it in 0..iterations {
         rng.shuffle(&mut order);
         for &i in &order {

@@ -118,7 +118,7 @@ impl Options {
     }
 
     fn wants(&self, part: &str) -> bool {
-        self.only.as_ref().is_none_or(|o| o.iter().any(|p| p == part))
+        self.only.as_ref().map_or(true, |o| o.iter().any(|p| p == part))
     }
 }
 
@@ -568,18 +568,21 @@ fn python_api(python: &Path, n: usize) -> Option<Value> {
     }))
 }
 
+/// One full cycle of a tool, callable from any worker thread.
+type Job = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 fn throughput(opts: &Options, bundle: &Bundle) -> Vec<(String, harness::Rate)> {
     let config = nucleus_config();
-    let nucleus: Arc<dyn Fn() -> Result<(), String> + Send + Sync> = Arc::new(move || nucleus_cycle(&config, &[TRUE], None));
+    let nucleus: Job = Arc::new(move || nucleus_cycle(&config, &[TRUE], None));
     let bwrap_args = peers::bwrap_args(&[TRUE]);
-    let bwrap: Arc<dyn Fn() -> Result<(), String> + Send + Sync> =
+    let bwrap: Job =
         Arc::new(move || peers::run_collect(Command::new("bwrap").args(&bwrap_args)));
     let dir = bundle.dir.clone();
-    let crun: Arc<dyn Fn() -> Result<(), String> + Send + Sync> =
+    let crun: Job =
         Arc::new(move || peers::oci_run("crun", &[], &Bundle { dir: dir.clone() }));
     // A-B-B-A in two halves: drift on the machine weighs on both alike.
     let half = Duration::from_secs_f64(opts.throughput_secs / 2.0);
-    let tools: [(&str, &Arc<dyn Fn() -> Result<(), String> + Send + Sync>); 3] =
+    let tools: [(&str, &Job); 3] =
         [("nucleus", &nucleus), ("bwrap", &bwrap), ("crun", &crun)];
     let mut acc: Vec<(String, harness::Rate)> = tools
         .iter()
