@@ -260,6 +260,7 @@ impl Owned<'_> {
         if let Some(dir) = self.workspace.take() {
             if let Err(e) = state::remove_tree(&dir) {
                 errors.push(e);
+                self.record = false;
             }
         }
         if std::mem::take(&mut self.record) {

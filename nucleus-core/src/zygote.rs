@@ -65,7 +65,8 @@ pub(crate) fn serve(socket: OwnedFd) -> Result<()> {
                     Ok(()) => supervisor::supervise(control),
                     Err(_) => 1,
                 };
-                std::process::exit(code);
+                // SAFETY: _exit skips the exit handlers, which belong to the zygote.
+                unsafe { libc::_exit(code) }
             }
             drop(control);
             Ok((pid, sys::pidfd_open(pid)?))
