@@ -65,13 +65,6 @@ fn watch_children() -> Result<OwnedFd> {
     sys::signalfd(&[libc::SIGCHLD])
 }
 
-fn wait_proceed(sync: &OwnedFd) -> Result<()> {
-    match protocol::recv::<SetupStep>(sync)? {
-        Some((SetupStep::Proceed, _)) => Ok(()),
-        _ => Err(Error::supervisor("supervisor went away during setup")),
-    }
-}
-
 /// Wait for the supervisor's `expected` step and the descriptors it carries.
 fn receive(sync: &OwnedFd, expected: SetupStep) -> Result<Vec<OwnedFd>> {
     match protocol::recv::<SetupStep>(sync)? {
@@ -82,8 +75,8 @@ fn receive(sync: &OwnedFd, expected: SetupStep) -> Result<Vec<OwnedFd>> {
 
 /// Enter the namespace (of type `kind`) the supervisor sends with `step`.
 fn enter(sync: &OwnedFd, step: SetupStep, kind: libc::c_int) -> Result<()> {
-    match <[OwnedFd; 1]>::try_from(receive(sync, step)?) {
-        Ok([namespace]) => sys::setns(namespace.as_fd(), kind),
+    match <[OwnedFd; 1]>::try_from(receive(sync, step.clone())?) {
+        Ok([namespace]) => sys::setns(namespace.as_fd(), kind).map_err(|e| e.with_call(&format!("setns({step:?})"))),
         Err(_) => Err(Error::supervisor("a namespace came without its descriptor")),
     }
 }
@@ -92,7 +85,7 @@ fn enter(sync: &OwnedFd, step: SetupStep, kind: libc::c_int) -> Result<()> {
 fn setup(plan: &Plan, sync: &OwnedFd) -> Result<Option<i32>> {
     // If the supervisor dies, so does the sandbox (armed again after the identity change).
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
-    wait_proceed(sync)?;
+    receive(sync, SetupStep::Proceed)?;
     if plan.namespaces.has(Namespace::Uts) {
         sys::sethostname(&plan.namespaces.hostname)?;
     }
@@ -445,7 +438,9 @@ impl Child<'_> {
                     return (Step::Dup2, errno());
                 }
             }
-            if libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) == -1 {
+            // The raw call: glibc has a wrapper only from 2.34 on.
+            let cloexec = libc::CLOSE_RANGE_CLOEXEC as libc::c_uint;
+            if libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, cloexec) == -1 {
                 return (Step::CloseRange, errno());
             }
             if libc::chdir(self.cwd.as_ptr()) == -1 {

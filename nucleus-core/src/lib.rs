@@ -12,8 +12,8 @@
 //! ```
 //!
 //! The library never forks. Each sandbox is run by a small single-threaded supervisor
-//! executable (`nucleus-shim`) that the library spawns and talks to over a socket; see
-//! `DESIGN.md` for the process model.
+//! process (`nucleus-shim`), forked by a zygote the library spawns once per process, and
+//! the library talks to it over a socket; the README describes the process model.
 
 pub mod cgroups;
 pub mod config;

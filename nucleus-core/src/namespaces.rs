@@ -56,6 +56,12 @@ impl Namespace {
         }
     }
 
+    /// Open this namespace of process `pid`.
+    pub(crate) fn open_of(self, pid: libc::pid_t) -> Result<OwnedFd> {
+        let path = PathBuf::from(format!("/proc/{pid}/ns/{}", self.proc_name()));
+        sys::openat2(None, &path, libc::O_RDONLY, 0, 0)
+    }
+
     /// The name the kernel uses under `/proc/<pid>/ns/`.
     pub fn proc_name(self) -> &'static str {
         match self {
@@ -88,16 +94,21 @@ impl Holder {
     pub(crate) fn spawn(kinds: Vec<Namespace>, user: Option<OwnedFd>) -> Result<Holder> {
         let (report, report_in_child) = sys::pipe()?;
         let parent = std::process::id() as libc::pid_t;
+        let flags: Vec<libc::c_int> = kinds.iter().map(|ns| ns.flag()).collect();
         let pid = sys::fork()?;
         if pid == 0 {
-            let flags: Vec<libc::c_int> = kinds.iter().map(|ns| ns.flag()).collect();
             // SAFETY: plain system calls on data made before the fork. The child dies
             // with its parent, or when killed.
             unsafe {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // Negative: joining the user namespace failed; positive: an unshare did.
                 let joined = user.as_ref().map_or(true, |fd| libc::setns(fd.as_raw_fd(), libc::CLONE_NEWUSER) == 0);
-                let failed = !joined || flags.iter().any(|&flag| libc::unshare(flag) == -1);
-                let errno: i32 = if failed { sys::errno() } else { 0 };
+                let unshared = joined && flags.iter().all(|&flag| libc::unshare(flag) == 0);
+                let errno: i32 = match (joined, unshared) {
+                    (false, _) => -sys::errno(),
+                    (true, false) => sys::errno(),
+                    (true, true) => 0,
+                };
                 libc::write(report_in_child.as_raw_fd(), (&errno as *const i32).cast(), 4);
                 while errno == 0 && libc::getppid() == parent {
                     libc::pause();
@@ -115,19 +126,17 @@ impl Holder {
         if sys::read(self.report.as_fd(), &mut errno)? != errno.len() {
             return Err(Error::supervisor("the namespace holder died"));
         }
-        let errno = i32::from_ne_bytes(errno);
-        if errno != 0 {
-            return Err(Error::Syscall { call: "unshare".into(), path: None, errno });
+        match i32::from_ne_bytes(errno) {
+            0 => {}
+            e if e < 0 => return Err(Error::Syscall { call: "setns(user)".into(), path: None, errno: -e }),
+            e => return Err(Error::Syscall { call: "unshare".into(), path: None, errno: e }),
         }
         if self.kinds.contains(&Namespace::User) {
             user.write_maps(self.pid)?;
         }
         self.kinds
             .iter()
-            .map(|ns| {
-                let path = PathBuf::from(format!("/proc/{}/ns/{}", self.pid, ns.proc_name()));
-                Ok((*ns, sys::openat2(None, &path, libc::O_RDONLY, 0, 0)?))
-            })
+            .map(|ns| Ok((*ns, ns.open_of(self.pid)?)))
             .collect()
     }
 }

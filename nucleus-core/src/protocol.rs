@@ -190,6 +190,17 @@ pub enum Reply {
     Failed(Error),
 }
 
+/// Refuse a peer built with another protocol version (`theirs`, the library's).
+pub(crate) fn check_version(theirs: u32) -> Result<()> {
+    if theirs == PROTOCOL_VERSION {
+        return Ok(());
+    }
+    Err(Error::supervisor(format!(
+        "protocol version {theirs} from the library, {PROTOCOL_VERSION} in {}: use the shim built with the library",
+        crate::shim::SHIM_NAME
+    )))
+}
+
 /// Send one message with descriptors.
 pub fn send<T: Serialize>(sock: &impl AsFd, msg: &T, fds: &[RawFd]) -> Result<()> {
     let bytes = serde_json::to_vec(msg).map_err(|e| Error::internal(format!("encode: {e}")))?;
@@ -209,7 +220,7 @@ pub fn recv<T: DeserializeOwned>(sock: &impl AsFd) -> Result<Option<(T, Vec<Owne
 /// Messages between the supervisor and the sandbox's init while the sandbox is built.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SetupStep {
-    /// Supervisor to init: the namespace is ready (maps written, cgroup joined); go on.
+    /// Supervisor to init: go on (a rootless init's user namespace has its maps).
     Proceed,
     /// Supervisor to init: the workspace directory exists.
     Workspace,

@@ -3,7 +3,7 @@
 //! The caller compiles the plan ([`MountPlan::compile`]): it looks at the host (which of
 //! `/bin`, `/lib*` are symlinks, which `/etc` entries exist) and writes everything down as
 //! data. The host's part is kept for the life of the process and compiled again only when
-//! something it shows has changed. The sandbox's init applies it ([`MountPlan::apply`]) in its new mount
+//! something it shows has changed. The sandbox's init applies it (`MountPlan::apply`) in its new mount
 //! namespace: a fresh tmpfs (or the given rootfs) is built up at a staging point, every
 //! target is resolved inside it with `RESOLVE_IN_ROOT` so no symlink can lead a mount
 //! outside, and `pivot_root` then detaches the old root completely.

@@ -1,8 +1,8 @@
 //! The public sandbox handle and its lifecycle: `create` → `start` → `exec`/`spawn`/files
 //! → `destroy` (or `Drop`).
 //!
-//! `create` validates the config, compiles the plan and spawns the supervisor, which
-//! starts building at once; `start` waits until it is built. A `Sandbox` is `Send + Sync`:
+//! `create` validates the config, asks the zygote for a supervisor, compiles the plan and
+//! hands it over; the supervisor starts building at once; `start` waits until it is built. A `Sandbox` is `Send + Sync`:
 //! any number of threads may run commands in it at the same time.
 
 use std::fmt;

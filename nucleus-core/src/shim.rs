@@ -2,7 +2,7 @@
 //!
 //! The library never forks: the executable is started with `posix_spawn`, which is safe
 //! in a multithreaded caller, once per caller process; it becomes the
-//! [zygote](crate::zygote) that forks each sandbox's supervisor. It runs from a sealed `memfd` copy, made once per caller
+//! zygote (`zygote.rs`) that forks each sandbox's supervisor. It runs from a sealed `memfd` copy, made once per caller
 //! process, so nothing inside a sandbox can rewrite the binary through `/proc/<pid>/exe`
 //! (CVE-2019-5736).
 
@@ -152,15 +152,15 @@ impl Supervisor {
     pub(crate) fn kill(&self) {
         // SAFETY: pidfd_send_signal on a pidfd we own, no siginfo.
         let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), libc::SIGKILL, 0, 0) };
-        if r < 0 && sys::errno() == libc::ENOSYS {
-            // Valgrind may not know the call; the pid cannot have been reused while the
-            // pidfd says the process runs.
+        // Valgrind may not know the call: kill by pid, which cannot have been reused
+        // while the pidfd says the process still runs.
+        if r < 0 && sys::errno() == libc::ENOSYS && !self.wait(Duration::ZERO) {
             let _ = sys::kill(self.pid, libc::SIGKILL);
         }
     }
 }
 
-/// Start the executable at `path` (it becomes a [zygote](crate::zygote)) with `socket` as
+/// Start the executable at `path` (it becomes a zygote (`zygote.rs`)) with `socket` as
 /// its descriptor 3 and /dev/null as its standard streams (stderr is inherited when
 /// `NUCLEUS_DEBUG` is set). Returns its pid.
 pub(crate) fn spawn(path: &Path, socket: &OwnedFd) -> Result<libc::pid_t> {

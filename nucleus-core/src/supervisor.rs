@@ -1,10 +1,11 @@
 //! The supervisor: the `nucleus-shim` process that owns one sandbox, forked for it by the
-//! caller's [zygote](crate::zygote).
+//! caller's zygote (`zygote.rs`).
 //!
 //! It stays in the host's namespaces, single-threaded, and owns the sandbox's lifetime:
-//! it writes the state record, creates the private workspace and the cgroup, clones the
-//! sandbox's init into new namespaces (and into the cgroup), writes its id maps and
-//! reports readiness to the caller. The caller's control socket is the lifeline: it
+//! it clones the sandbox's init into new namespaces (born in its cgroup on v2), and while
+//! the init builds its root it writes the state record, creates the private workspace and
+//! the cgroup, and has a child make the namespaces the init enters later (see
+//! [`Plan::namespaces_beside`]); then it reports readiness to the caller. The caller's control socket is the lifeline: it
 //! closes when the caller destroys the sandbox or its process dies, whichever thread
 //! created the sandbox. Then, or when the init ends by itself, the supervisor kills the
 //! init (the kernel kills the rest of the sandbox with it) and removes the cgroup, the
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 use crate::cgroups::Cgroups;
 use crate::error::{Error, Result};
 use crate::namespaces::{Holder, Namespace};
-use crate::protocol::{self, Plan, SetupReply, SetupStep, WorkspacePlan, PROTOCOL_VERSION};
+use crate::protocol::{self, Plan, SetupReply, SetupStep, WorkspacePlan};
 use crate::{init, shim, state, sys, zygote};
 
 /// Entry point of the `nucleus-shim` executable.
@@ -29,6 +30,10 @@ pub fn main() -> ! {
     }
     let served = (|| {
         sys::set_cloexec(shim::ZYGOTE_FD)?;
+        // The caller's descriptors without close-on-exec and its working directory came
+        // along; the zygote lives as long as the caller, so it lets go of them at once.
+        sys::close_from(shim::ZYGOTE_FD as u32 + 1)?;
+        sys::chdir(std::path::Path::new("/"))?;
         // Run from a memfd, the kernel would name this process after the descriptor number.
         sys::prctl(libc::PR_SET_NAME, c"nucleus-zygote".as_ptr() as libc::c_ulong)?;
         // SAFETY: the caller placed the zygote's socket at this descriptor for us to own.
@@ -44,14 +49,15 @@ pub fn main() -> ! {
 }
 
 /// Supervise the sandbox whose control socket is `control` (in a child the zygote forked);
-/// returns the exit code.
+/// returns the exit code. A panic ends here, not in the zygote's loop.
 pub(crate) fn supervise(control: OwnedFd) -> i32 {
-    match run(control) {
-        Ok(()) => 0,
-        Err(e) => {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(control))) {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
             debug(&format!("supervisor: {e}"));
             1
         }
+        Err(_) => 101,
     }
 }
 
@@ -74,12 +80,7 @@ fn run(control: OwnedFd) -> Result<()> {
     let Some((plan, _)) = protocol::recv::<Plan>(&control)? else {
         return Ok(()); // the caller went away before sending anything
     };
-    if plan.version != PROTOCOL_VERSION {
-        let e = Error::supervisor(format!(
-            "protocol version {} from the library, {PROTOCOL_VERSION} in {}: use the shim built with the library",
-            plan.version,
-            shim::SHIM_NAME
-        ));
+    if let Err(e) = protocol::check_version(plan.version) {
         return protocol::send(&control, &SetupReply::Failed(e.clone()), &[]).and(Err(e));
     }
     let mut sandbox = Owned { plan: &plan, workspace: None, record: false, cgroups: false };
@@ -103,7 +104,19 @@ struct Owned<'a> {
 impl Owned<'_> {
     /// Build the sandbox, report to the caller, and wait for the sandbox's end.
     fn build(&mut self, control: OwnedFd) -> Result<()> {
-        let (init, landlock_abi, workspace) = match self.start_init(&control) {
+        // The init's pidfd is taken before the sandbox is reported ready: without it the
+        // init could not be watched, and a ready sandbox would die at once.
+        let started = self.start_init(&control).and_then(|(init, abi, workspace)| {
+            match sys::pidfd_open(init) {
+                Ok(init_fd) => Ok((init, init_fd, abi, workspace)),
+                Err(e) => {
+                    let _ = sys::kill(init, libc::SIGKILL);
+                    let _ = sys::waitpid(init, 0);
+                    Err(e)
+                }
+            }
+        });
+        let (init, init_fd, landlock_abi, workspace) = match started {
             Ok(x) => x,
             Err(e) => {
                 let _ = protocol::send(&control, &SetupReply::Failed(e.clone()), &[]);
@@ -112,7 +125,7 @@ impl Owned<'_> {
         };
         let reply = SetupReply::Ready { init_pid: init, workspace, landlock_abi };
         if protocol::send(&control, &reply, &[]).is_ok() {
-            wait_for_caller_or_init(init, &control);
+            wait_for_caller_or_init(&init_fd, &control);
         }
         // The sandbox ends with its init: the kernel kills everything in its pid namespace.
         let _ = sys::kill(init, libc::SIGKILL);
@@ -170,7 +183,7 @@ impl Owned<'_> {
         } else {
             // Rootless, they belong in the init's user namespace.
             let rootless = plan.user.namespace && !plan.user.privileged;
-            Some(Holder::spawn(beside, rootless.then(|| open_user_namespace(pid)).transpose()?)?)
+            Some(Holder::spawn(beside, rootless.then(|| Namespace::User.open_of(pid)).transpose()?)?)
         };
         if !self.record {
             self.write_record()?;
@@ -281,10 +294,9 @@ impl Owned<'_> {
 /// an init stuck in a request (a command stopped before it could exec holds up the
 /// spawn) would never see it; this process only polls the socket for the hang-up and
 /// never reads from it.
-fn wait_for_caller_or_init(init: libc::pid_t, control: &OwnedFd) {
-    let Ok(init_fd) = sys::pidfd_open(init) else { return };
+fn wait_for_caller_or_init(init: &OwnedFd, control: &OwnedFd) {
     let mut fds = [
-        libc::pollfd { fd: init_fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: init.as_raw_fd(), events: libc::POLLIN, revents: 0 },
         libc::pollfd { fd: control.as_raw_fd(), events: 0, revents: 0 },
     ];
     while fds.iter().all(|f| f.revents == 0) {
@@ -292,11 +304,6 @@ fn wait_for_caller_or_init(init: libc::pid_t, control: &OwnedFd) {
             return;
         }
     }
-}
-
-/// Open the user namespace of process `pid`.
-fn open_user_namespace(pid: libc::pid_t) -> Result<OwnedFd> {
-    sys::openat2(None, &PathBuf::from(format!("/proc/{pid}/ns/user")), libc::O_RDONLY, 0, 0)
 }
 
 /// Clone the sandbox's init into its namespaces (and its cgroup); returns 0 in the init.
@@ -314,7 +321,8 @@ fn clone_init(plan: &Plan) -> Result<libc::pid_t> {
     for ns in plan.namespaces_beside() {
         flags &= !ns.flag();
     }
-    // With limits, the init is in its cgroup before it runs, so nothing escapes them.
+    // With limits, the init is in its cgroup before it runs a command, so nothing escapes
+    // them: born there on v2, moving itself in during its setup on v1.
     match &plan.cgroups {
         Some(cgroups) => cgroups.clone_init(flags),
         None => sys::clone_process(flags),

@@ -562,6 +562,14 @@ pub(crate) fn is_dir(fd: BorrowedFd<'_>) -> Result<bool> {
     Ok(stat.st_mode & libc::S_IFMT == libc::S_IFDIR)
 }
 
+/// Close every descriptor from `first` on (`close_range(2)`, called raw: glibc wraps it
+/// only from 2.34 on).
+pub(crate) fn close_from(first: u32) -> Result<()> {
+    // SAFETY: plain arguments; the caller owns no descriptor in that range any more.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, 0 as libc::c_uint) };
+    check(r, "close_range", None).map(drop)
+}
+
 /// `unshare(2)`.
 pub(crate) fn unshare(flags: libc::c_int) -> Result<()> {
     // SAFETY: plain flag argument.

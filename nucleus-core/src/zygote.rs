@@ -23,13 +23,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::shim::{self, Supervisor};
-use crate::{protocol, supervisor, sys};
+use crate::protocol::{self, PROTOCOL_VERSION};
+use crate::{supervisor, sys};
 
 /// Caller to zygote; the new sandbox's control socket and a socket for the answer are
 /// attached. Answers go to their own socket, so any number of threads (or processes that
 /// share the zygote after a fork) can ask at once without getting each other's answer.
 #[derive(Debug, Serialize, Deserialize)]
-struct Fork;
+struct Fork {
+    /// Must equal [`PROTOCOL_VERSION`]: a zygote from another build refuses.
+    version: u32,
+}
 
 /// Zygote to caller, on the request's answer socket.
 #[derive(Debug, Serialize, Deserialize)]
@@ -46,12 +50,16 @@ pub(crate) fn serve(socket: OwnedFd) -> Result<()> {
     // The kernel reaps the supervisors; the caller watches them through their pidfds.
     sys::set_signal_handler(libc::SIGCHLD, libc::SIG_IGN)?;
     loop {
-        let Some((Fork, fds)) = protocol::recv::<Fork>(&socket)? else {
+        let Some((Fork { version }, fds)) = protocol::recv::<Fork>(&socket)? else {
             return Ok(());
         };
         // A malformed request has nowhere to be answered; dropping its descriptors is
         // the answer (the caller sees EOF).
         let Ok([control, answer]) = <[OwnedFd; 2]>::try_from(fds) else { continue };
+        if let Err(e) = protocol::check_version(version) {
+            let _ = protocol::send(&answer, &Forked::Failed(e), &[]);
+            continue;
+        }
         let forked = sys::fork().and_then(|pid| {
             if pid == 0 {
                 // The supervisor keeps only its own sandbox's socket. SAFETY: this child
@@ -97,7 +105,8 @@ impl Zygote {
     /// or `None` if the zygote is gone.
     fn ask(&self, control: &OwnedFd) -> Result<Option<OwnedFd>> {
         let (answer, answer_theirs) = sys::seqpacket_pair()?;
-        match protocol::send(&self.socket, &Fork, &[control.as_raw_fd(), answer_theirs.as_raw_fd()]) {
+        let request = Fork { version: PROTOCOL_VERSION };
+        match protocol::send(&self.socket, &request, &[control.as_raw_fd(), answer_theirs.as_raw_fd()]) {
             Err(Error::Syscall { errno: libc::EPIPE | libc::ECONNRESET, .. }) => Ok(None),
             other => other.map(|()| Some(answer)),
         }
@@ -123,14 +132,33 @@ impl Drop for Zygote {
     }
 }
 
-/// Which zygote serves a request: one per supervisor executable, effective user (a caller
-/// that changes its uid gets supervisors with its new credentials) and process (a child
-/// made with fork() gets its own, and does not keep its parent's alive).
+/// Which zygote serves a request. Supervisors start from the zygote's state, not the
+/// calling thread's, so there is one per supervisor executable, effective user, process
+/// (a child made with fork() gets its own, and does not keep its parent's alive) and set
+/// of user, mount and network namespaces of the calling thread (`Network::Host` means its
+/// network). Other state (capabilities, no_new_privs, cgroup) is the process's when its
+/// zygote was spawned.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
     path: PathBuf,
     euid: u32,
     process: u32,
+    namespaces: [u64; 3],
+}
+
+impl Key {
+    fn of_caller(path: &Path) -> Key {
+        let inode = |name: &str| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(format!("/proc/thread-self/ns/{name}")).map_or(0, |m| m.ino())
+        };
+        Key {
+            path: path.to_path_buf(),
+            euid: sys::euid(),
+            process: std::process::id(),
+            namespaces: [inode("user"), inode("mnt"), inode("net")],
+        }
+    }
 }
 
 fn zygotes() -> &'static Mutex<HashMap<Key, Arc<Zygote>>> {
@@ -163,7 +191,7 @@ pub(crate) struct Pending {
 /// Ask this process's zygote for `path` (spawned on first use) for a supervisor for a new
 /// sandbox; the caller goes on with other work while it is forked.
 pub(crate) fn request_supervisor(path: &Path) -> Result<Pending> {
-    let key = Key { path: path.to_path_buf(), euid: sys::euid(), process: std::process::id() };
+    let key = Key::of_caller(path);
     let zygote = zygote(&key)?;
     let control = sys::seqpacket_pair()?;
     let answer = zygote.ask(&control.1)?;

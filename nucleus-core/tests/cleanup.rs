@@ -94,10 +94,24 @@ fn cleanup_a_killed_zygote_is_replaced_and_its_supervisors_carry_on() {
     unsafe { libc::kill(zygote, libc::SIGKILL) };
     assert!(eventually(10, || !alive(zygote)));
     assert_eq!(sh_ok(&first, "echo still here"), "still here");
+    // A descriptor this process left inheritable must not reach the new zygote, or the
+    // supervisors and inits it forks.
+    let marker = scratch_dir("inherited").join("marker");
+    std::fs::write(&marker, "x").unwrap();
+    let path = std::ffi::CString::new(marker.to_str().unwrap()).unwrap();
+    let stray = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
+    assert!(stray >= 0);
     let second = start(SandboxConfig::new());
+    unsafe { libc::close(stray) };
     let (new_zygote, _) = parent_and_name(second.supervisor_pid().unwrap());
     assert_ne!(new_zygote, zygote);
     assert!(alive(new_zygote));
+    for pid in [new_zygote, second.supervisor_pid().unwrap(), second.init_pid().unwrap()] {
+        let fds: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().filter_map(|e| std::fs::read_link(e.ok()?.path()).ok()).collect();
+        assert!(!fds.contains(&marker), "process {pid} holds {}: {fds:?}", marker.display());
+    }
+    assert_eq!(std::fs::read_link(format!("/proc/{new_zygote}/cwd")).unwrap(), std::path::Path::new("/"));
+    std::fs::remove_dir_all(marker.parent().unwrap()).unwrap();
     assert_eq!(sh_ok(&second, "echo fresh"), "fresh");
     // A create that fails after asking for its supervisor (here: the seccomp profile is
     // read while the zygote forks) leaves no supervisor behind.
