@@ -357,24 +357,47 @@ fn layer_free_config() -> Result<SandboxConfig, String> {
     SandboxConfig::from_json(&v.to_string()).map_err(|e| format!("no such config: {e}"))
 }
 
-/// The nucleus cycle: create → start → exec → destroy, with each phase's time pushed to
-/// `phases` (create, start, exec, destroy).
-fn nucleus_cycle(config: &SandboxConfig, argv: &[&str], phases: Option<&RefCell<Vec<[f64; 4]>>>) -> Result<(), String> {
-    let t0 = Instant::now();
-    let sb = Sandbox::create(config.clone()).map_err(|e| format!("create: {e}"))?;
-    let t1 = Instant::now();
-    sb.start().map_err(|e| format!("start: {e}"))?;
-    let t2 = Instant::now();
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Run `argv` in `sb`, then destroy it; returns the exec and destroy times in ms.
+fn exec_and_destroy(sb: Sandbox, argv: &[&str]) -> Result<[f64; 2], String> {
+    let t = Instant::now();
     let out = sb.exec(&ExecRequest::new(argv.iter().copied())).map_err(|e| format!("exec: {e}"))?;
-    let t3 = Instant::now();
+    let exec = ms_since(t);
+    let t = Instant::now();
     sb.destroy().map_err(|e| format!("destroy: {e}"))?;
-    let t4 = Instant::now();
+    let destroy = ms_since(t);
     if !out.status.success() {
         return Err(format!("{argv:?} exited {:?}: {}", out.status, out.stderr_text().trim()));
     }
+    Ok([exec, destroy])
+}
+
+/// Per-phase summaries of the recorded `phases`, warm-up runs (recorded first) dropped.
+fn phase_summaries<const N: usize>(
+    phases: Vec<[f64; N]>,
+    iterations: usize,
+    names: [&str; N],
+) -> Vec<(String, stats::Summary)> {
+    let measured = &phases[phases.len().saturating_sub(iterations)..];
+    let column = |i: usize| measured.iter().map(|x| x[i]).collect::<Vec<_>>();
+    names.iter().enumerate().map(|(i, name)| (name.to_string(), stats::summarize(&column(i)))).collect()
+}
+
+/// The nucleus cycle: create → start → exec → destroy, with each phase's time pushed to
+/// `phases` (create, start, exec, destroy).
+fn nucleus_cycle(config: &SandboxConfig, argv: &[&str], phases: Option<&RefCell<Vec<[f64; 4]>>>) -> Result<(), String> {
+    let t = Instant::now();
+    let sb = Sandbox::create(config.clone()).map_err(|e| format!("create: {e}"))?;
+    let create = ms_since(t);
+    let t = Instant::now();
+    sb.start().map_err(|e| format!("start: {e}"))?;
+    let start = ms_since(t);
+    let [exec, destroy] = exec_and_destroy(sb, argv)?;
     if let Some(p) = phases {
-        let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
-        p.borrow_mut().push([ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t3, t4)]);
+        p.borrow_mut().push([create, start, exec, destroy]);
     }
     Ok(())
 }
@@ -411,13 +434,7 @@ fn cycle_group(
     }));
     let title = format!("Cycle: create → start → run {what} → destroy");
     let mut group = harness::run_group(key, &title, tools, iterations, 5, 0);
-    let p = phases.into_inner();
-    // Warm-up runs are recorded too; drop them.
-    let p = &p[p.len().saturating_sub(iterations)..];
-    let names = ["create", "start", "exec", "destroy"];
-    let summaries = (0..4)
-        .map(|i| (names[i].to_string(), stats::summarize(&p.iter().map(|x| x[i]).collect::<Vec<_>>())))
-        .collect();
+    let summaries = phase_summaries(phases.into_inner(), iterations, ["create", "start", "exec", "destroy"]);
     group.notes.push(format!("peers' commands: bwrap {}", bwrap.join(" ")));
     (group, summaries)
 }
@@ -425,18 +442,11 @@ fn cycle_group(
 /// A sandbox taken from `pool` → exec → destroy, with each phase's time pushed to
 /// `phases` (take, exec, destroy).
 fn pool_cycle(pool: &Pool, argv: &[&str], phases: &RefCell<Vec<[f64; 3]>>) -> Result<(), String> {
-    let t0 = Instant::now();
+    let t = Instant::now();
     let sb = pool.take().map_err(|e| format!("take: {e}"))?;
-    let t1 = Instant::now();
-    let out = sb.exec(&ExecRequest::new(argv.iter().copied())).map_err(|e| format!("exec: {e}"))?;
-    let t2 = Instant::now();
-    sb.destroy().map_err(|e| format!("destroy: {e}"))?;
-    let t3 = Instant::now();
-    if !out.status.success() {
-        return Err(format!("{argv:?} exited {:?}: {}", out.status, out.stderr_text().trim()));
-    }
-    let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
-    phases.borrow_mut().push([ms(t0, t1), ms(t1, t2), ms(t2, t3)]);
+    let take = ms_since(t);
+    let [exec, destroy] = exec_and_destroy(sb, argv)?;
+    phases.borrow_mut().push([take, exec, destroy]);
     Ok(())
 }
 
@@ -471,13 +481,7 @@ fn pool_group(iterations: usize) -> (Group, Vec<(String, stats::Summary)>) {
         Tool::new("bwrap", "peer", || peers::run_collect(Command::new("bwrap").args(&bwrap))),
     ];
     let mut group = harness::run_group("pool", &title, tools, iterations, 5, 0);
-    let p = phases.into_inner();
-    let p = &p[p.len().saturating_sub(iterations)..];
-    let summaries = ["take", "exec", "destroy"]
-        .iter()
-        .enumerate()
-        .map(|(i, name)| (name.to_string(), stats::summarize(&p.iter().map(|x| x[i]).collect::<Vec<_>>())))
-        .collect();
+    let summaries = phase_summaries(phases.into_inner(), iterations, ["take", "exec", "destroy"]);
     group.notes.push(format!(
         "pool of {POOL_SIZE}; after each pool run the harness waits, untimed, until the pool is full again, so no \
          refill overlaps a timed run (a refill costs what create and start cost in the cycle)"
