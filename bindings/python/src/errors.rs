@@ -131,6 +131,15 @@ pub fn closed_error() -> PyErr {
     py_err(Error::State { expected: "running".into(), actual: "closed".into() })
 }
 
+/// What `__exit__` of a context manager that closes returns: an error from closing is
+/// raised only when the block itself raised nothing, so it never hides the block's.
+pub fn exit_after_close(closed: PyResult<()>, exc_type: &Option<Bound<'_, PyAny>>) -> PyResult<bool> {
+    if exc_type.is_none() {
+        closed?;
+    }
+    Ok(false)
+}
+
 /// Construct one of the Python exception classes with keyword arguments.
 pub fn raise_with<'py>(
     class: Bound<'py, pyo3::types::PyType>,

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use pyo3::prelude::*;
 
 use crate::config::{self, config_keywords, Fields, SandboxConfig};
-use crate::errors::{py_err, SandboxStateError};
+use crate::errors::{exit_after_close, py_err, SandboxStateError};
 use crate::sandbox::Sandbox;
 
 /// A warm pool: sandboxes of one config, created and started in the background, so
@@ -121,11 +121,7 @@ impl Pool {
         _exc: Option<Bound<'_, PyAny>>,
         _tb: Option<Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        let closed = self.close(py);
-        if exc_type.is_none() {
-            closed?;
-        }
-        Ok(false)
+        exit_after_close(self.close(py), &exc_type)
     }
 
     fn __repr__(&self) -> String {

@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use crate::config::{self, config_keywords, Fields, SandboxConfig};
-use crate::errors::{closed_error, config_error, internal_error, py_err, DegradedWarning};
+use crate::errors::{closed_error, config_error, exit_after_close, internal_error, py_err, DegradedWarning};
 use crate::process::{self, CompletedProcess, Process, StreamOptions};
 
 /// A running sandbox: an isolated set of namespaces with its own root filesystem in
@@ -458,11 +458,7 @@ impl Sandbox {
         _exc: Option<Bound<'_, PyAny>>,
         _tb: Option<Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        let closed = self.close(py);
-        if exc_type.is_none() {
-            closed?;
-        }
-        Ok(false)
+        exit_after_close(self.close(py), &exc_type)
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
