@@ -2,7 +2,11 @@
 //! OOM) can still be found and cleaned up by [`cleanup_stale`].
 //!
 //! Records are written atomically (a temporary file opened with `O_NOFOLLOW | O_EXCL`,
-//! fsync, rename) into a directory owned by the caller, and removed on teardown.
+//! then renamed) into a directory owned by the caller, and removed on teardown: whenever
+//! a process dies, a record is either whole or absent. They are not synced to disk: what
+//! they list (processes, cgroups, mounts) does not outlive the host, save a private
+//! workspace in the temporary directory; a host crash can leave a record cut short,
+//! which [`cleanup_stale`] removes.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -86,7 +90,6 @@ pub(crate) fn write(root: &Path, record: &Record) -> Result<()> {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
         file.write_all(&bytes)?;
-        file.sync_all()?;
         std::fs::rename(&tmp, &path)
     })();
     result.map_err(|e| {
@@ -106,23 +109,26 @@ pub(crate) fn remove(root: &Path, id: &str) -> Result<()> {
 
 /// Every record under `root`.
 pub fn list(root: &Path) -> Result<Vec<Record>> {
-    let entries = match std::fs::read_dir(root) {
-        Ok(entries) => entries,
+    Ok(entries(root)?.into_iter().filter_map(|(_, record)| record).collect())
+}
+
+/// The id of every record file under `root`, with the record if it reads whole.
+fn entries(root: &Path) -> Result<Vec<(String, Option<Record>)>> {
+    let dir = match std::fs::read_dir(root) {
+        Ok(dir) => dir,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io_error("readdir", root, e)),
     };
-    let mut records = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|x| x == "json") {
-            if let Ok(bytes) = std::fs::read(&path) {
-                if let Ok(record) = serde_json::from_slice::<Record>(&bytes) {
-                    records.push(record);
-                }
-            }
-        }
-    }
-    Ok(records)
+    Ok(dir
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|x| x == "json"))
+        .filter_map(|path| {
+            let id = path.file_stem()?.to_str()?.to_owned();
+            let bytes = std::fs::read(&path).ok()?; // gone meanwhile
+            Some((id, serde_json::from_slice::<Record>(&bytes).ok()))
+        })
+        .collect())
 }
 
 /// Remove a directory tree nucleus created, even where sandboxed code took away the
@@ -161,9 +167,15 @@ fn restore_dir_permissions(dir: &Path) {
 pub fn cleanup_stale(root: Option<&Path>) -> Result<Vec<String>> {
     let root = root.map_or_else(default_root, Path::to_path_buf);
     let mut cleaned = Vec::new();
-    for record in list(&root)? {
-        if clean_if_stale(&root, &record)? {
-            cleaned.push(record.id);
+    for (id, record) in entries(&root)? {
+        match record {
+            Some(record) => {
+                if clean_if_stale(&root, &record)? {
+                    cleaned.push(record.id);
+                }
+            }
+            // Renamed into place whole, so only a host crash leaves one cut short.
+            None => remove(&root, &id)?,
         }
     }
     Ok(cleaned)
@@ -225,9 +237,12 @@ mod tests {
         };
         write(&root, &live).unwrap();
         write(&root, &dead).unwrap();
+        // What a host crash can leave of a record that was never synced.
+        std::fs::write(record_path(&root, "cut"), b"{\"id\":\"cu").unwrap();
         assert_eq!(list(&root).unwrap().len(), 2);
         assert_eq!(cleanup_stale(Some(&root)).unwrap(), vec!["dead".to_string()]);
         assert!(!ws.exists());
+        assert!(!record_path(&root, "cut").exists());
         assert_eq!(list(&root).unwrap(), vec![live]);
         remove(&root, "live").unwrap();
         remove(&root, "live").unwrap();
