@@ -25,9 +25,9 @@ use crate::protocol::{self, ExecSpec, Plan, Probe, Reply, Request, SetupStep};
 use crate::rlimits::{self, Rlimit};
 use crate::{caps, network, seccomp, sys};
 
-/// Run the init; never returns.
-pub(crate) fn run(plan: &Plan, control: &OwnedFd, sync: OwnedFd) -> ! {
-    let built = setup(plan, &sync).and_then(|landlock_abi| {
+/// Run the init; never returns. `trees` are the prebuilt trees sent with the plan.
+pub(crate) fn run(plan: &Plan, control: &OwnedFd, sync: OwnedFd, trees: Vec<OwnedFd>) -> ! {
+    let built = setup(plan, &sync, trees).and_then(|landlock_abi| {
         let sigchld = watch_children()?;
         // The init installs the seccomp filters itself, once: every command inherits them
         // and keeps them across execve, so no command pays for compiling them into the
@@ -82,14 +82,15 @@ fn enter(sync: &OwnedFd, step: SetupStep, kind: libc::c_int) -> Result<()> {
 }
 
 /// Build the sandbox; returns the Landlock ABI enforced, if Landlock is on.
-fn setup(plan: &Plan, sync: &OwnedFd) -> Result<Option<i32>> {
+fn setup(plan: &Plan, sync: &OwnedFd, trees: Vec<OwnedFd>) -> Result<Option<i32>> {
     // If the supervisor dies, so does the sandbox (armed again after the identity change).
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
     receive(sync, SetupStep::Proceed)?;
     if plan.namespaces.has(Namespace::Uts) {
         sys::sethostname(&plan.namespaces.hostname)?;
     }
-    plan.rootfs.apply(&plan.workspace.dir(&plan.id), || receive(sync, SetupStep::Workspace).map(drop))?;
+    plan.rootfs.apply(&plan.workspace.dir(&plan.id), &trees, || receive(sync, SetupStep::Workspace).map(drop))?;
+    drop(trees);
     if plan.cgroups.as_ref().is_some_and(|c| !c.born_inside()) {
         // Born outside its cgroup (v1): move in, before any command runs.
         for tasks in receive(sync, SetupStep::Cgroup)? {

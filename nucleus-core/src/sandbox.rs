@@ -106,8 +106,10 @@ impl Sandbox {
         let id = new_id()?;
         let user = UserPlan::compile(&config);
         let state_root = config.state_root.clone().unwrap_or_else(state::default_root);
-        let rootfs = MountPlan::compile(&config, &user)?;
+        let mut rootfs = MountPlan::compile(&config, &user)?;
         let (security, mut warnings) = SecurityPlan::compile(&config, &rootfs, &shim_path)?;
+        // After the security plan, which sees every step it replaces.
+        let trees = rootfs.prebuild(&user);
         let (cgroups, cgroup_warnings) = cgroups::compile(&config, &id)?;
         warnings.extend(cgroup_warnings);
         let plan = Plan {
@@ -143,7 +145,8 @@ impl Sandbox {
                 next_exec: AtomicU64::new(1),
             }),
         };
-        sandbox.inner.send(&plan, &[])?;
+        let trees: Vec<_> = trees.iter().map(|tree| tree.as_raw_fd()).collect();
+        sandbox.inner.send(&plan, &trees)?;
         Ok(sandbox)
     }
 

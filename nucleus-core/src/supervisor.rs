@@ -77,14 +77,14 @@ fn run(control: OwnedFd) -> Result<()> {
     // /proc/<pid>/uid_map, which a non-dumpable child would deny. No sandboxed process
     // can see it (it lives outside the sandbox's pid namespace); the init makes itself
     // non-dumpable once built.
-    let Some((plan, _)) = protocol::recv::<Plan>(&control)? else {
+    let Some((plan, trees)) = protocol::recv::<Plan>(&control)? else {
         return Ok(()); // the caller went away before sending anything
     };
     if let Err(e) = protocol::check_version(plan.version) {
         return protocol::send(&control, &SetupReply::Failed(e.clone()), &[]).and(Err(e));
     }
     let mut sandbox = Owned { plan: &plan, workspace: None, record: false, cgroups: false };
-    let result = sandbox.build(control);
+    let result = sandbox.build(control, trees);
     let cleanup = sandbox.cleanup();
     match (result, cleanup) {
         (Ok(()), Ok(())) => Ok(()),
@@ -103,10 +103,11 @@ struct Owned<'a> {
 
 impl Owned<'_> {
     /// Build the sandbox, report to the caller, and wait for the sandbox's end.
-    fn build(&mut self, control: OwnedFd) -> Result<()> {
+    /// `trees` are the prebuilt trees that came with the plan.
+    fn build(&mut self, control: OwnedFd, trees: Vec<OwnedFd>) -> Result<()> {
         // The init's pidfd is taken before the sandbox is reported ready: without it the
         // init could not be watched, and a ready sandbox would die at once.
-        let started = self.start_init(&control).and_then(|(init, abi, workspace)| {
+        let started = self.start_init(&control, trees).and_then(|(init, abi, workspace)| {
             match sys::pidfd_open(init) {
                 Ok(init_fd) => Ok((init, init_fd, abi, workspace)),
                 Err(e) => {
@@ -135,7 +136,7 @@ impl Owned<'_> {
     /// Clone the sandbox's init into its namespaces and walk it through setup. Returns
     /// the init's host pid, the Landlock ABI it enforced and the workspace once the
     /// sandbox is built.
-    fn start_init(&mut self, control: &OwnedFd) -> Result<(libc::pid_t, Option<i32>, PathBuf)> {
+    fn start_init(&mut self, control: &OwnedFd, trees: Vec<OwnedFd>) -> Result<(libc::pid_t, Option<i32>, PathBuf)> {
         let plan = self.plan;
         state::ensure_root(&plan.state_root)?;
         if plan.cgroups.as_ref().is_some_and(Cgroups::born_inside) {
@@ -149,9 +150,9 @@ impl Owned<'_> {
         let pid = clone_init(plan)?;
         if pid == 0 {
             drop(mine);
-            init::run(plan, control, theirs);
+            init::run(plan, control, theirs, trees);
         }
-        drop(theirs);
+        drop((theirs, trees));
         let result = (|| {
             if plan.user.namespace && !plan.user.privileged {
                 plan.user.write_maps(pid)?;

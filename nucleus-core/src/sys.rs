@@ -377,6 +377,28 @@ pub(crate) fn mount_setattr(fd: BorrowedFd<'_>, set: u64, recursive: bool, path:
     check(r, "mount_setattr", Some(path)).map(drop)
 }
 
+/// A new tmpfs with mount `options` (`key=value`), not attached anywhere: a detached
+/// mount (`fsopen`, `fsconfig`, `fsmount`) that lives as long as its descriptor.
+pub(crate) fn detached_tmpfs(options: &[(&CStr, &CStr)]) -> Result<OwnedFd> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
+    // SAFETY: a C string literal outlives the call.
+    let context = owned(check(unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), FSOPEN_CLOEXEC) }, "fsopen", None)?);
+    let fd = context.as_raw_fd();
+    for (key, value) in options {
+        // SAFETY: key and value outlive the call.
+        let r = unsafe { libc::syscall(libc::SYS_fsconfig, fd, FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr(), 0) };
+        check(r, "fsconfig", None)?;
+    }
+    // SAFETY: plain arguments; null key and value are what the command takes.
+    let r = unsafe { libc::syscall(libc::SYS_fsconfig, fd, FSCONFIG_CMD_CREATE, std::ptr::null::<u8>(), std::ptr::null::<u8>(), 0) };
+    check(r, "fsconfig(create)", None)?;
+    // SAFETY: plain arguments.
+    check(unsafe { libc::syscall(libc::SYS_fsmount, fd, FSMOUNT_CLOEXEC, 0 as libc::c_uint) }, "fsmount", None).map(owned)
+}
+
 /// `move_mount(2)` of the tree at `from` onto the directory or file open at `to`.
 pub(crate) fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>, path: &Path) -> Result<()> {
     const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;

@@ -28,6 +28,29 @@ fn rootfs_usr_and_root_are_read_only() {
 }
 
 #[test]
+fn rootfs_etc_shows_the_host_files_and_each_sandboxs_own() {
+    // As root, /etc comes from a tree built once per process (one per set of the
+    // sandbox's own files); rootless, each init builds it. Both must show the same.
+    let alpha = start(SandboxConfig::new().hostname("alpha"));
+    let beta = start(SandboxConfig::new().hostname("beta"));
+    for (sb, name) in [(&alpha, "alpha"), (&beta, "beta")] {
+        assert_eq!(sh_ok(sb, "cat /etc/hostname"), name);
+        assert!(sh_ok(sb, "cat /etc/hosts").contains(&format!("localhost {name}")));
+        for file in ["services", "protocols", "ld.so.conf"] {
+            let host = std::path::Path::new("/etc").join(file);
+            if let Ok(text) = std::fs::read_to_string(&host) {
+                assert_eq!(sh_ok(sb, &format!("cat {}", host.display())), text.trim(), "{}", host.display());
+            }
+        }
+        if std::path::Path::new("/etc/ssl/certs").is_dir() {
+            sh_ok(sb, "test -d /etc/ssl/certs && ls /etc/ssl/certs >/dev/null");
+        }
+        let out = sh(sb, "touch /etc/ssl/nucleus-probe 2>&1");
+        assert!(out.stdout_text().contains("Read-only file system"), "{}", out.stdout_text());
+    }
+}
+
+#[test]
 fn rootfs_tmp_is_a_size_limited_tmpfs_and_writable() {
     let sb = start(SandboxConfig::new().tmpfs_size(8 << 20));
     assert_eq!(sh_ok(&sb, "stat -f -c %T /tmp"), "tmpfs");
