@@ -273,10 +273,12 @@ fn main() {
 
 /// Run only nucleus work, for a profiler to watch (perf, strace, callgrind).
 fn profile_loop(opts: &Options) {
-    let config = if std::env::var_os("NUCLEUS_BENCH_NO_LAYERS").is_some() {
-        layer_free_config().unwrap_or_else(|e| die(&e))
-    } else {
-        nucleus_config()
+    let config = match std::env::var("NUCLEUS_BENCH_CONFIG") {
+        Ok(fragment) => {
+            let fragment: Value = serde_json::from_str(&fragment).unwrap_or_else(|e| die(&format!("NUCLEUS_BENCH_CONFIG: {e}")));
+            config_with(&fragment).unwrap_or_else(|e| die(&e))
+        }
+        Err(_) => nucleus_config(),
     };
     if let Some(n) = opts.loop_cycles {
         let t = Instant::now();
@@ -349,11 +351,14 @@ fn nucleus_config() -> SandboxConfig {
     SandboxConfig::new()
 }
 
-/// The default config with seccomp and Landlock switched off (degraded mode), built from
-/// JSON so that the benchmark compiles whatever the schema's Rust types look like.
-fn layer_free_config() -> Result<SandboxConfig, String> {
+/// A config fragment: seccomp and Landlock switched off (degraded mode).
+const LAYER_FREE: &str = r#"{"allow_degraded": true, "security": {"seccomp": {"mode": "off"}, "landlock": false}}"#;
+
+/// The default config with `fragment` merged in, built from JSON so that the benchmark
+/// compiles whatever the schema's Rust types look like.
+fn config_with(fragment: &Value) -> Result<SandboxConfig, String> {
     let mut v: Value = serde_json::from_str(&SandboxConfig::new().to_json()).expect("config json");
-    merge(&mut v, &serde_json::json!({"allow_degraded": true, "security": {"seccomp": {"mode": "off"}, "landlock": false}}));
+    merge(&mut v, fragment);
     SandboxConfig::from_json(&v.to_string()).map_err(|e| format!("no such config: {e}"))
 }
 
@@ -523,7 +528,7 @@ fn exec_group(iterations: usize) -> Group {
     const P: &[&str] = &[PYTHON, "-c", "pass"];
     // The same exec in a sandbox without seccomp and Landlock: what those layers add to
     // each command.
-    let bare_config = layer_free_config();
+    let bare_config = config_with(&LAYER_FREE.parse().expect("json"));
     let bare = bare_config.and_then(|c| Sandbox::create(c).and_then(|s| s.start().map(|_| s)).map_err(|e| e.to_string()));
     let exec_bare = || {
         let req = ExecRequest::new([TRUE]);
