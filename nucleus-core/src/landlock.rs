@@ -82,6 +82,8 @@ impl LandlockPlan {
                 }
                 Step::Symlink { .. } | Step::File { .. } | Step::Mask { .. } | Step::ReadOnly { .. } => None,
                 Step::SealReadOnly { .. } => None,
+                // Made from steps this plan held when its rules were compiled.
+                Step::Prebuilt { .. } => None,
                 Step::Dir { target, .. } => Some((target.clone(), Grant::Read)),
                 Step::Proc { target } => Some((target.clone(), Grant::Read)),
                 Step::Devpts { target } => Some((target.clone(), Grant::Device)),

@@ -83,9 +83,6 @@ pub enum Source {
     User(PathBuf),
     /// The sandbox's workspace directory.
     Workspace,
-    /// The same path in a read-only tree the caller built once for many sandboxes,
-    /// sent with the plan as descriptor number N (see [`MountPlan::prebuild`]).
-    Prebuilt(usize),
 }
 
 /// One step of building the root filesystem. Targets are absolute sandbox paths.
@@ -139,7 +136,7 @@ pub enum Step {
         /// Mount point.
         target: PathBuf,
     },
-    /// A fresh devpts instance, with `/dev/ptmx` pointing into it.
+    /// A fresh devpts instance (`/dev/ptmx` points into it: a step of its own).
     Devpts {
         /// Mount point.
         target: PathBuf,
@@ -159,6 +156,14 @@ pub enum Step {
     SealReadOnly {
         /// Path; `/` is the root itself.
         target: PathBuf,
+    },
+    /// The same path of a read-only tree the caller built once for many sandboxes
+    /// ([`MountPlan::prebuild`]), mounts below it included.
+    Prebuilt {
+        /// Path, in the sandbox and in the tree.
+        target: PathBuf,
+        /// Which of the trees sent with the plan.
+        tree: usize,
     },
 }
 
@@ -285,25 +290,33 @@ impl MountPlan {
         Ok(MountPlan { rootfs: config.rootfs.clone(), steps, view })
     }
 
-    /// Replace the steps that build `/etc` with one bind of a read-only tree built from
-    /// them once, in this process, and kept with the host view: a hundred system calls
-    /// per sandbox become three. Only where the init would build `/etc` with host
-    /// privileges too (a root caller), so the tree is what it would have made, and only
-    /// on kernels that can mount onto a detached tree (6.15); otherwise the steps stay.
-    /// Returns the trees to send with the plan, in the order [`Source::Prebuilt`] counts.
+    /// Replace the steps that build `/etc` and `/dev` with a clone of a read-only tree
+    /// built from them once, in this process, and kept with the host view: about 150
+    /// system calls and a tmpfs per sandbox become a few. What must be the sandbox's own
+    /// (`/dev/pts`, `/dev/shm`) is still mounted per sandbox, on mount points the tree
+    /// holds. Only where the init would build these with host privileges too (a root
+    /// caller), so the tree is what it would have made, and only on kernels that can
+    /// mount onto a detached tree (6.15); otherwise the steps stay. Returns the trees to
+    /// send with the plan, in the order [`Step::Prebuilt`] counts them.
     pub fn prebuild(&mut self, user: &UserPlan) -> Vec<Arc<OwnedFd>> {
-        let etc = Path::new("/etc");
-        let Some(view) = self.view.as_ref().filter(|view| user.privileged && view.cacheable) else { return Vec::new() };
-        let Some(start) = self.steps.iter().position(|step| step.target() == etc) else { return Vec::new() };
-        let end = start + self.steps[start..].iter().take_while(|step| step.target().starts_with(etc)).count();
-        // A later mount inside /etc would need a mount point in the read-only tree.
-        if self.steps[end..].iter().any(|step| step.target().starts_with(etc)) {
-            return Vec::new();
+        let mut trees = Vec::new();
+        let Some(view) = self.view.clone().filter(|view| user.privileged && view.cacheable) else { return trees };
+        for dir in [Path::new("/etc"), Path::new("/dev")] {
+            let Some(start) = self.steps.iter().position(|step| step.target() == dir) else { continue };
+            let end = start + self.steps[start..].iter().take_while(|step| step.target().starts_with(dir)).count();
+            // A later step that makes a path inside would need it made in the read-only
+            // tree; one that only changes what is there (a seal, a mask) is fine.
+            let makes_path = |step: &Step| !matches!(step, Step::SealReadOnly { .. } | Step::ReadOnly { .. } | Step::Mask { .. });
+            if self.steps[end..].iter().any(|step| step.target().starts_with(dir) && makes_path(step)) {
+                continue;
+            }
+            let (built, kept) = split_tree(dir, &self.steps[start..end]);
+            let Some(tree) = view.tree(&built) else { break };
+            let prebuilt = Step::Prebuilt { target: dir.into(), tree: trees.len() };
+            self.steps.splice(start..end, std::iter::once(prebuilt).chain(kept));
+            trees.push(tree);
         }
-        let Some(tree) = view.tree(&self.steps[start..end]) else { return Vec::new() };
-        let bind = Step::Bind { source: Source::Prebuilt(0), target: etc.into(), readonly: true, device: false };
-        self.steps.splice(start..end, [bind]);
-        vec![tree]
+        trees
     }
 
     /// Build the plan in the current (new, private) mount namespace and pivot into it.
@@ -359,17 +372,37 @@ fn open_sources(steps: &[Step], trees: &[OwnedFd]) -> Result<Vec<Option<OwnedFd>
                 e => Err(e),
             }),
             Step::Bind { source: Source::User(path), .. } => open_source(None, path, libc::RESOLVE_NO_SYMLINKS).map(Some),
-            Step::Bind { source: Source::Prebuilt(n), target, .. } => match trees.get(*n) {
-                Some(tree) => resolve(tree.as_fd(), target, libc::O_DIRECTORY).map(Some),
-                None => Err(Error::internal(format!("prebuilt tree {n} for {} was not sent", target.display()))),
+            Step::Prebuilt { target, tree } => match trees.get(*tree) {
+                Some(fd) => resolve(fd.as_fd(), target, libc::O_DIRECTORY).map(Some),
+                None => Err(Error::internal(format!("prebuilt tree {tree} for {} was not sent", target.display()))),
             },
             _ => Ok(None),
         })
         .collect()
 }
 
-/// Build `steps` once on a detached tmpfs and make it read-only: the tree
-/// [`Source::Prebuilt`] binds from.
+/// Split the steps under `dir` into those a shared tree can hold and those every
+/// sandbox must make itself: its own mounts, for which the tree holds mount points.
+/// `dir`'s own tmpfs becomes a directory of the tree.
+fn split_tree(dir: &Path, steps: &[Step]) -> (Vec<Step>, Vec<Step>) {
+    let mut built = Vec::new();
+    let mut kept = Vec::new();
+    for step in steps {
+        match step {
+            Step::Tmpfs { target, mode, .. } if target == dir => built.push(Step::Dir { target: target.clone(), mode: *mode }),
+            Step::Tmpfs { target, .. } | Step::Devpts { target } | Step::Proc { target } => {
+                built.push(Step::Dir { target: target.clone(), mode: 0o755 });
+                kept.push(step.clone());
+            }
+            _ => built.push(step.clone()),
+        }
+    }
+    (built, kept)
+}
+
+/// Build `steps` once on a detached tmpfs and make that read-only: the tree
+/// [`Step::Prebuilt`] clones from. The mounts on it keep the attributes their steps
+/// gave them (device nodes stay usable).
 fn build_tree(steps: &[Step]) -> Result<OwnedFd> {
     let root = sys::detached_tmpfs(&[(c"mode", c"0755"), (c"size", c"4m")])?;
     let dev_null = sys::openat2(None, Path::new("/dev/null"), libc::O_PATH, 0, 0)?;
@@ -377,7 +410,7 @@ fn build_tree(steps: &[Step]) -> Result<OwnedFd> {
         apply_step(root.as_fd(), step, source, dev_null.as_fd())?;
     }
     let attrs = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
-    sys::mount_setattr(root.as_fd(), attrs, true, Path::new("/"))?;
+    sys::mount_setattr(root.as_fd(), attrs, false, Path::new("/"))?;
     Ok(root)
 }
 
@@ -605,6 +638,7 @@ fn dev(config: &SandboxConfig, owner: (u32, u32), steps: &mut Vec<Step>) {
         });
     }
     steps.push(Step::Devpts { target: p("/dev/pts") });
+    steps.push(Step::Symlink { target: p("/dev/ptmx"), points_to: p("pts/ptmx") });
     steps.push(Step::Tmpfs { target: p("/dev/shm"), size: config.tmpfs_size.0, mode: 0o1777, owner });
     for (link, to) in [
         ("fd", "/proc/self/fd"),
@@ -710,9 +744,7 @@ fn apply_step(root: BorrowedFd<'_>, step: &Step, source: Option<OwnedFd>, dev_nu
             let at = mkdir_all(root, target, 0o755)?;
             let flags = libc::MS_NOSUID | libc::MS_NOEXEC;
             sys::mount("devpts", &fd_path(&at), "devpts", flags, Some("newinstance,ptmxmode=0666,mode=0620"))
-                .map_err(|e| e.with_path(target))?;
-            let dev = resolve(root, target.parent().unwrap_or(Path::new("/")), libc::O_DIRECTORY)?;
-            sys::symlinkat(Path::new("pts/ptmx"), dev.as_fd(), Path::new("ptmx"))
+                .map_err(|e| e.with_path(target))
         }
         Step::Mask { target } => {
             let at = match resolve(root, target, 0) {
@@ -740,6 +772,12 @@ fn apply_step(root: BorrowedFd<'_>, step: &Step, source: Option<OwnedFd>, dev_nu
             let at = resolve(root, target, libc::O_DIRECTORY)?;
             sys::mount_setattr(at.as_fd(), sys::MOUNT_ATTR_RDONLY, false, target)
         }
+        Step::Prebuilt { target, .. } => {
+            let Some(source) = source else { return Err(Error::internal("a prebuilt tree without its descriptor")) };
+            let at = mkdir_all(root, target, 0o755)?;
+            let tree = sys::open_tree_clone(source.as_fd(), true, target)?;
+            sys::move_mount(tree.as_fd(), at.as_fd(), target)
+        }
     }
 }
 
@@ -756,7 +794,8 @@ impl Step {
             | Step::Devpts { target }
             | Step::Mask { target }
             | Step::ReadOnly { target }
-            | Step::SealReadOnly { target } => target,
+            | Step::SealReadOnly { target }
+            | Step::Prebuilt { target, .. } => target,
         }
     }
 }
@@ -771,7 +810,6 @@ impl fmt::Display for Step {
                 let from = match source {
                     Source::Host(p) | Source::User(p) => p.display().to_string(),
                     Source::Workspace => "<workspace>".into(),
-                    Source::Prebuilt(n) => format!("<prebuilt tree {n}>"),
                 };
                 let how = if *device { "dev" } else if *readonly { "ro" } else { "rw" };
                 write!(f, "bind {from} -> {} ({how})", target.display())
@@ -788,6 +826,7 @@ impl fmt::Display for Step {
             Step::Mask { target } => write!(f, "mask {}", target.display()),
             Step::ReadOnly { target } => write!(f, "read-only {}", target.display()),
             Step::SealReadOnly { target } => write!(f, "seal read-only {}", target.display()),
+            Step::Prebuilt { target, tree } => write!(f, "prebuilt tree {tree} -> {}", target.display()),
         }
     }
 }
@@ -959,38 +998,50 @@ mod tests {
     }
 
     #[test]
-    fn prebuild_replaces_etc_with_a_tree_built_once_per_set_of_files() {
+    fn prebuild_replaces_etc_and_dev_with_trees_built_once_per_set_of_steps() {
         if crate::sys::euid() != 0 {
-            return; // only a root caller's /etc is prebuilt
+            return; // only a root caller's trees are prebuilt
         }
         let config = SandboxConfig::new().hostname("prebuilt");
         let mut first = plan(&config);
-        let before = first.steps.len();
         let trees = first.prebuild(&UserPlan::compile(&config));
         if !HostView::current().cacheable {
             assert!(trees.is_empty(), "a view just changed is not worth a tree");
             return;
         }
-        assert_eq!(trees.len(), 1, "not prebuilt on this kernel");
-        let etc: Vec<_> = first.steps.iter().filter(|s| s.target().starts_with("/etc")).collect();
-        let bind = Step::Bind { source: Source::Prebuilt(0), target: p("/etc"), readonly: true, device: false };
-        assert_eq!(etc, vec![&bind]);
-        assert!(first.steps.len() < before);
-        // The tree holds what the steps would have built, read-only.
-        let hostname = sys::openat2(Some(trees[0].as_fd()), Path::new("etc/hostname"), libc::O_RDONLY, 0, 0).unwrap();
+        assert_eq!(trees.len(), 2, "not prebuilt on this kernel");
+        let under = |dir: &'static str| first.steps.iter().filter(move |s| s.target().starts_with(dir)).cloned().collect::<Vec<_>>();
+        assert_eq!(under("/etc"), vec![Step::Prebuilt { target: p("/etc"), tree: 0 }]);
+        // The sandbox's own mounts stay, on mount points the tree holds.
+        let user = UserPlan::compile(&config);
+        let owner = (user.host_uid, user.host_gid);
+        let shm = Step::Tmpfs { target: p("/dev/shm"), size: config.tmpfs_size.0, mode: 0o1777, owner };
+        let dev = vec![
+            Step::Prebuilt { target: p("/dev"), tree: 1 },
+            Step::Devpts { target: p("/dev/pts") },
+            shm,
+            Step::SealReadOnly { target: p("/dev") },
+        ];
+        assert_eq!(under("/dev"), dev);
+        let open = |tree: usize, path: &str, flags| sys::openat2(Some(trees[tree].as_fd()), Path::new(path), flags, 0, 0);
+        // The trees hold what the steps would have built, read-only.
+        let hostname = open(0, "etc/hostname", libc::O_RDONLY).unwrap();
         assert_eq!(std::fs::read_to_string(format!("/proc/self/fd/{}", hostname.as_raw_fd())).unwrap(), "prebuilt\n");
-        let write = sys::openat2(Some(trees[0].as_fd()), Path::new("etc/hostname"), libc::O_WRONLY, 0, 0);
+        let write = open(0, "etc/hostname", libc::O_WRONLY);
         assert!(matches!(write, Err(Error::Syscall { errno: libc::EROFS, .. })), "{write:?}");
-        // Built once for these files; another hostname is another tree.
+        assert!(sys::is_dir(open(1, "dev/pts", libc::O_PATH).unwrap().as_fd()).unwrap());
+        // Device nodes stay usable.
+        drop(open(1, "dev/null", libc::O_WRONLY).unwrap());
+        // Built once for these steps; another hostname is another /etc.
         let again = plan(&config).prebuild(&UserPlan::compile(&config));
-        assert!(Arc::ptr_eq(&trees[0], &again[0]));
+        assert!(Arc::ptr_eq(&trees[0], &again[0]) && Arc::ptr_eq(&trees[1], &again[1]));
         let other = SandboxConfig::new().hostname("other");
         assert!(!Arc::ptr_eq(&trees[0], &plan(&other).prebuild(&UserPlan::compile(&other))[0]));
-        // A mount inside /etc needs a mount point there: the steps stay.
+        // A mount inside /etc needs a mount point there: those steps stay.
         let inside = SandboxConfig::new().mount(Mount::readonly("/usr", "/etc/extra"));
         let mut kept = plan(&inside);
-        assert!(kept.prebuild(&UserPlan::compile(&inside)).is_empty());
-        assert_eq!(kept.steps, plan(&inside).steps);
+        assert_eq!(kept.prebuild(&UserPlan::compile(&inside)).len(), 1);
+        assert_eq!(kept.steps.iter().filter(|s| s.target().starts_with("/etc")).count(), plan(&inside).steps.iter().filter(|s| s.target().starts_with("/etc")).count());
     }
 
     #[test]
