@@ -588,14 +588,20 @@ pub(crate) fn remove(id: &str, dirs: &[PathBuf]) -> Result<()> {
     }
     let deadline = Instant::now() + REMOVE_TIMEOUT;
     for dir in dirs {
-        kill_all(dir, deadline);
+        // Usually empty already (a supervisor removes its cgroups once its init is
+        // reaped): one rmdir. Else kill what is left, and wait for the killed tasks,
+        // which leave the cgroup a moment after they die.
+        let mut killed = false;
         loop {
             match std::fs::remove_dir(dir) {
                 Ok(()) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                // Killed tasks leave the cgroup a moment after they die.
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5));
+                    if std::mem::replace(&mut killed, true) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    } else {
+                        kill_all(dir, deadline);
+                    }
                 }
                 Err(e) => return Err(io_error("rmdir", dir, e)),
             }
@@ -736,6 +742,24 @@ mod tests {
         assert_eq!(m.dir_of(Path::new("/docker/ctr/a")), Some(PathBuf::from("/sys/fs/cgroup/a")));
         assert_eq!(m.dir_of(Path::new("/elsewhere")), None);
         assert_eq!(unescape(r"/a\040b"), PathBuf::from("/a b"));
+    }
+
+    #[test]
+    fn remove_kills_the_tasks_left_inside_then_removes_the_cgroup() {
+        use std::os::unix::process::ExitStatusExt;
+        if crate::sys::euid() != 0 {
+            return; // cannot make a cgroup here
+        }
+        let mounts = parse_mounts(&std::fs::read_to_string("/proc/self/mountinfo").unwrap());
+        let Some(mount) = mounts.iter().find(|m| m.unified || m.controllers.iter().any(|c| c == "pids")) else { return };
+        let id = format!("nucleus-remove-test-{}", std::process::id());
+        let dir = mount.point.join(&id);
+        std::fs::create_dir(&dir).unwrap();
+        let mut child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        write(&dir.join("cgroup.procs"), &child.id().to_string()).unwrap();
+        remove(&id, std::slice::from_ref(&dir)).unwrap();
+        assert!(!dir.exists());
+        assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
     }
 
     #[test]
