@@ -6,6 +6,7 @@
 //! sandbox's init restricts itself once it is built, so every command (a child of the
 //! init) is in the same Landlock domain: commands can signal each other, nothing outside.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use landlock::{
@@ -121,7 +122,8 @@ impl LandlockPlan {
                 Err(e) => return Err(fail(&e).with_path(path)),
             };
             let access = access(*grant, abi) & AccessFs::from_all(abi);
-            let access = if is_dir(path) { access } else { access & AccessFs::from_file(abi) };
+            let dir = crate::sys::is_dir(fd.as_fd()).map_err(|e| e.with_path(path))?;
+            let access = if dir { access } else { access & AccessFs::from_file(abi) };
             created = created.add_rule(PathBeneath::new(fd, access)).map_err(|e| fail(&e).with_path(path))?;
         }
         let status = created.restrict_self().map_err(|e| fail(&e))?;
@@ -133,10 +135,6 @@ impl LandlockPlan {
         }
         Ok(self.abi)
     }
-}
-
-fn is_dir(path: &Path) -> bool {
-    std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false)
 }
 
 fn access(grant: Grant, abi: ABI) -> BitFlags<AccessFs> {
