@@ -281,11 +281,15 @@ fn profile_loop(opts: &Options) {
         Err(_) => nucleus_config(),
     };
     if let Some(n) = opts.loop_cycles {
+        let phases = RefCell::new(Vec::new());
         let t = Instant::now();
         for _ in 0..n {
-            nucleus_cycle(&config, &[TRUE], None).unwrap_or_else(|e| die(&e));
+            nucleus_cycle(&config, &[TRUE], Some(&phases)).unwrap_or_else(|e| die(&e));
         }
         println!("{n} cycles, mean {:.3} ms", t.elapsed().as_secs_f64() * 1e3 / n.max(1) as f64);
+        for (name, summary) in phase_summaries(phases.into_inner(), n, ["create", "start", "exec", "destroy"]) {
+            println!("  {name}: median {:.3} ms", summary.median);
+        }
     }
     if let Some(n) = opts.loop_execs {
         let sb = Sandbox::create(config).and_then(|s| s.start().map(|_| s)).unwrap_or_else(|e| die(&e.to_string()));
