@@ -109,11 +109,11 @@ pub(crate) fn remove(root: &Path, id: &str) -> Result<()> {
 
 /// Every record under `root`.
 pub fn list(root: &Path) -> Result<Vec<Record>> {
-    Ok(entries(root)?.into_iter().filter_map(|(_, record)| record).collect())
+    Ok(entries(root)?.into_iter().filter_map(|(_, record)| record.ok()).collect())
 }
 
-/// The id of every record file under `root`, with the record if it reads whole.
-fn entries(root: &Path) -> Result<Vec<(String, Option<Record>)>> {
+/// The id of every record file under `root`, with the record or why it does not read.
+fn entries(root: &Path) -> Result<Vec<(String, serde_json::Result<Record>)>> {
     let dir = match std::fs::read_dir(root) {
         Ok(dir) => dir,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -126,7 +126,7 @@ fn entries(root: &Path) -> Result<Vec<(String, Option<Record>)>> {
         .filter_map(|path| {
             let id = path.file_stem()?.to_str()?.to_owned();
             let bytes = std::fs::read(&path).ok()?; // gone meanwhile
-            Some((id, serde_json::from_slice::<Record>(&bytes).ok()))
+            Some((id, serde_json::from_slice::<Record>(&bytes)))
         })
         .collect())
 }
@@ -169,13 +169,15 @@ pub fn cleanup_stale(root: Option<&Path>) -> Result<Vec<String>> {
     let mut cleaned = Vec::new();
     for (id, record) in entries(&root)? {
         match record {
-            Some(record) => {
+            Ok(record) => {
                 if clean_if_stale(&root, &record)? {
                     cleaned.push(record.id);
                 }
             }
-            // Renamed into place whole, so only a host crash leaves one cut short.
-            None => remove(&root, &id)?,
+            // Renamed into place whole, so only a host crash leaves one cut short. One
+            // that reads whole but does not parse (another version's?) is left alone.
+            Err(e) if e.is_eof() => remove(&root, &id)?,
+            Err(_) => {}
         }
     }
     Ok(cleaned)
@@ -239,10 +241,13 @@ mod tests {
         write(&root, &dead).unwrap();
         // What a host crash can leave of a record that was never synced.
         std::fs::write(record_path(&root, "cut"), b"{\"id\":\"cu").unwrap();
+        std::fs::write(record_path(&root, "other"), b"{\"id\":\"other\"}").unwrap();
         assert_eq!(list(&root).unwrap().len(), 2);
         assert_eq!(cleanup_stale(Some(&root)).unwrap(), vec!["dead".to_string()]);
         assert!(!ws.exists());
         assert!(!record_path(&root, "cut").exists());
+        assert!(record_path(&root, "other").exists());
+        std::fs::remove_file(record_path(&root, "other")).unwrap();
         assert_eq!(list(&root).unwrap(), vec![live]);
         remove(&root, "live").unwrap();
         remove(&root, "live").unwrap();
