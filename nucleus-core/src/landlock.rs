@@ -75,7 +75,7 @@ impl LandlockPlan {
     pub fn compile(mounts: &MountPlan, abi: i32) -> LandlockPlan {
         let root = if mounts.rootfs.is_some() { Grant::ReadExecute } else { Grant::List };
         let mut rules = vec![(PathBuf::from("/"), root)];
-        for step in &mounts.steps {
+        for step in mounts.flat_steps() {
             let rule = match step {
                 Step::Bind { device: true, .. } => None,
                 Step::Bind { target, readonly, .. } => {
@@ -83,7 +83,7 @@ impl LandlockPlan {
                 }
                 Step::Symlink { .. } | Step::File { .. } | Step::Mask { .. } | Step::ReadOnly { .. } => None,
                 Step::SealReadOnly { .. } => None,
-                // Made from steps this plan held when its rules were compiled.
+                // `flat_steps` gives the steps it stands for instead.
                 Step::Prebuilt { .. } => None,
                 Step::Dir { target, .. } => Some((target.clone(), Grant::Read)),
                 Step::Proc { target } => Some((target.clone(), Grant::Read)),

@@ -18,7 +18,7 @@ use crate::namespaces::{self, Namespace};
 use crate::{idmap, rootfs, sys};
 
 /// Bumped whenever a message changes shape; caller and supervisor must agree.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Everything the supervisor needs to build one sandbox, compiled by the caller.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -284,7 +284,8 @@ pub(crate) fn openat2(
     Ok(owned(fd))
 }
 
-/// `mkdirat(2)`; an existing directory is fine.
+/// `mkdirat(2)`, with exactly `mode` whatever the process's umask (a library cannot set
+/// the umask of its caller's process); an existing directory is fine, as it is.
 pub(crate) fn mkdirat(dir: BorrowedFd<'_>, name: &Path, mode: u32) -> Result<()> {
     let c = cpath(name)?;
     // SAFETY: c outlives the call.
@@ -292,7 +293,15 @@ pub(crate) fn mkdirat(dir: BorrowedFd<'_>, name: &Path, mode: u32) -> Result<()>
     if r == -1 && errno() == libc::EEXIST {
         return Ok(());
     }
-    check_int(r, "mkdirat", Some(name)).map(drop)
+    check_int(r, "mkdirat", Some(name))?;
+    // SAFETY: c outlives the call.
+    check_int(unsafe { libc::fchmodat(dir.as_raw_fd(), c.as_ptr(), mode, 0) }, "fchmodat", Some(name)).map(drop)
+}
+
+/// `fchmod(2)`.
+pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32, path: &Path) -> Result<()> {
+    // SAFETY: plain arguments.
+    check_int(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }, "fchmod", Some(path)).map(drop)
 }
 
 /// `symlinkat(2)`: create `name` in `dir` pointing at `target`.
@@ -358,18 +367,27 @@ pub(crate) const MOUNT_ATTR_NOSUID: u64 = 0x2;
 pub(crate) const MOUNT_ATTR_NODEV: u64 = 0x4;
 pub(crate) const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 
-/// `mount_setattr(2)` on the (detached or attached) mount at `fd`, and on every mount
-/// below it when `recursive`.
-pub(crate) fn mount_setattr(fd: BorrowedFd<'_>, set: u64, recursive: bool, path: &Path) -> Result<()> {
-    let flags = libc::AT_EMPTY_PATH as u32 | if recursive { libc::AT_RECURSIVE as u32 } else { 0 };
-    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation: 0, userns_fd: 0 };
+/// `mount_setattr(2)`: set `set` on the (detached or attached) mount at `fd` alone.
+pub(crate) fn mount_setattr(fd: BorrowedFd<'_>, set: u64, path: &Path) -> Result<()> {
+    setattr(fd, set, 0, 0, path)
+}
+
+/// Set `set` on every mount of a tree just cloned (`open_tree`) and make each private:
+/// a clone of a shared mount is otherwise its peer, and mounts made later on the host
+/// side would appear in it (without the attributes set here).
+pub(crate) fn seal_clone(fd: BorrowedFd<'_>, set: u64, path: &Path) -> Result<()> {
+    setattr(fd, set, libc::AT_RECURSIVE as u32, libc::MS_PRIVATE, path)
+}
+
+fn setattr(fd: BorrowedFd<'_>, set: u64, flags: u32, propagation: libc::c_ulong, path: &Path) -> Result<()> {
+    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation: u64::from(propagation), userns_fd: 0 };
     // SAFETY: attr outlives the call and its size is passed.
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
             fd.as_raw_fd(),
             c"".as_ptr(),
-            flags,
+            flags | libc::AT_EMPTY_PATH as u32,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
@@ -377,9 +395,9 @@ pub(crate) fn mount_setattr(fd: BorrowedFd<'_>, set: u64, recursive: bool, path:
     check(r, "mount_setattr", Some(path)).map(drop)
 }
 
-/// A new tmpfs with mount `options` (`key=value`), not attached anywhere: a detached
+/// A new tmpfs with `options` (`key=value,...`), not attached anywhere: a detached
 /// mount (`fsopen`, `fsconfig`, `fsmount`) that lives as long as its descriptor.
-pub(crate) fn detached_tmpfs(options: &[(&CStr, &CStr)]) -> Result<OwnedFd> {
+pub(crate) fn detached_tmpfs(options: &str) -> Result<OwnedFd> {
     const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
     const FSCONFIG_SET_STRING: libc::c_uint = 1;
     const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
@@ -387,16 +405,20 @@ pub(crate) fn detached_tmpfs(options: &[(&CStr, &CStr)]) -> Result<OwnedFd> {
     // SAFETY: a C string literal outlives the call.
     let context = owned(check(unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), FSOPEN_CLOEXEC) }, "fsopen", None)?);
     let fd = context.as_raw_fd();
-    for (key, value) in options {
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        let (key, value) = option.split_once('=').unwrap_or((option, ""));
+        let bad = |_| Error::internal(format!("tmpfs option {option:?}"));
+        let (key, value) = (CString::new(key).map_err(bad)?, CString::new(value).map_err(bad)?);
         // SAFETY: key and value outlive the call.
         let r = unsafe { libc::syscall(libc::SYS_fsconfig, fd, FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr(), 0) };
-        check(r, "fsconfig", None)?;
+        check(r, &format!("fsconfig(tmpfs {option})"), None)?;
     }
     // SAFETY: plain arguments; null key and value are what the command takes.
     let r = unsafe { libc::syscall(libc::SYS_fsconfig, fd, FSCONFIG_CMD_CREATE, std::ptr::null::<u8>(), std::ptr::null::<u8>(), 0) };
-    check(r, "fsconfig(create)", None)?;
+    check(r, "fsconfig(create tmpfs)", None)?;
     // SAFETY: plain arguments.
-    check(unsafe { libc::syscall(libc::SYS_fsmount, fd, FSMOUNT_CLOEXEC, 0 as libc::c_uint) }, "fsmount", None).map(owned)
+    let r = unsafe { libc::syscall(libc::SYS_fsmount, fd, FSMOUNT_CLOEXEC, 0 as libc::c_uint) };
+    check(r, "fsmount", None).map(owned)
 }
 
 /// `move_mount(2)` of the tree at `from` onto the directory or file open at `to`.
@@ -770,4 +792,48 @@ pub fn process_start_time(pid: libc::pid_t) -> Option<u64> {
         return None;
     }
     fields.get(19)?.parse().ok()
+}
+
+/// Whether a process's mount table may have changed since the watch was made: after any
+/// change the kernel flags the next poll of the `mountinfo` file kept open here (once
+/// only), and a process that entered another mount namespace sees another table.
+#[derive(Debug)]
+pub(crate) struct MountWatch {
+    /// The `mountinfo` file, opened when the watch was made (read it through this).
+    pub(crate) file: std::fs::File,
+    /// The mount namespace (its inode).
+    namespace: u64,
+}
+
+impl MountWatch {
+    /// Watch the table of the process (or thread) whose `/proc` directory is `proc`.
+    pub(crate) fn new(proc: &Path) -> Result<MountWatch> {
+        let namespace = mount_namespace(proc)?;
+        let path = proc.join("mountinfo");
+        let file = std::fs::File::open(&path).map_err(|e| Error::Syscall {
+            call: "open".into(),
+            path: Some(path.clone()),
+            errno: e.raw_os_error().unwrap_or(0),
+        })?;
+        Ok(MountWatch { file, namespace })
+    }
+
+    /// Whether the table `proc` shows may differ from the watched one. A change is
+    /// reported once: forget what was derived from the table when it is.
+    pub(crate) fn changed(&self, proc: &Path) -> bool {
+        let mut fds = [libc::pollfd { fd: self.file.as_raw_fd(), events: libc::POLLIN | libc::POLLPRI, revents: 0 }];
+        let quiet = matches!(poll(&mut fds, Some(Duration::ZERO)), Ok(1) if fds[0].revents & (libc::POLLPRI | libc::POLLERR) == 0);
+        !quiet || mount_namespace(proc).ok() != Some(self.namespace)
+    }
+}
+
+/// The inode of the mount namespace of the process whose `/proc` directory is `proc`.
+fn mount_namespace(proc: &Path) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let path = proc.join("ns/mnt");
+    std::fs::metadata(&path).map(|m| m.ino()).map_err(|e| Error::Syscall {
+        call: "stat".into(),
+        path: Some(path.clone()),
+        errno: e.raw_os_error().unwrap_or(0),
+    })
 }

@@ -51,6 +51,66 @@ fn rootfs_etc_shows_the_host_files_and_each_sandboxs_own() {
 }
 
 #[test]
+fn rootfs_host_mounts_made_later_never_propagate_into_a_sandbox() {
+    // Root only: an unprivileged test process cannot make the mount namespace below.
+    if euid() != 0 || !std::path::Path::new("/etc/alternatives").is_dir() {
+        return;
+    }
+    // In a thread with a mount namespace of its own whose mounts are all shared (as on a
+    // systemd host), made private first so that nothing reaches the real host.
+    std::thread::spawn(|| {
+        let call = |r: i32, what: &str| assert_eq!(r, 0, "{what}: {}", std::io::Error::last_os_error());
+        let mount = |source: &std::ffi::CStr, target: &std::ffi::CStr, fstype: &std::ffi::CStr, flags| {
+            // SAFETY: C string literals; no data argument.
+            unsafe { libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ptr(), flags, std::ptr::null()) }
+        };
+        // SAFETY: plain flag argument; affects this thread only.
+        call(unsafe { libc::unshare(libc::CLONE_NEWNS) }, "unshare");
+        call(mount(c"none", c"/", c"", libc::MS_REC | libc::MS_PRIVATE), "make private");
+        call(mount(c"none", c"/", c"", libc::MS_REC | libc::MS_SHARED), "make shared");
+        let before = start(SandboxConfig::new());
+        let tags = sh_ok(&before, "grep -c -E 'shared:|master:' /proc/self/mountinfo || true");
+        assert_eq!(tags, "0", "{}", sh_ok(&before, "cat /proc/self/mountinfo"));
+        let listing = sh_ok(&before, "ls /etc/alternatives | wc -l");
+        assert_ne!(listing, "0");
+        call(mount(c"tmpfs", c"/etc/alternatives", c"tmpfs", 0), "mount over /etc/alternatives");
+        // The running sandbox does not see it...
+        assert_eq!(sh_ok(&before, "ls /etc/alternatives | wc -l"), listing);
+        // ...a sandbox made now does, as it sees the host as it is.
+        let after = start(SandboxConfig::new());
+        assert_eq!(sh_ok(&after, "ls /etc/alternatives | wc -l"), "0");
+    })
+    .join()
+    .unwrap();
+}
+
+const UMASK_CHILD_ENV: &str = "NUCLEUS_TEST_UMASK_CHILD";
+
+/// Not a test on its own: a caller whose umask lets nobody else read what it creates.
+#[test]
+#[ignore = "run by rootfs_a_callers_umask_does_not_reach_the_sandboxs_root as a child process"]
+fn rootfs_umask_child_body() {
+    if std::env::var_os(UMASK_CHILD_ENV).is_none() {
+        return;
+    }
+    // SAFETY: umask cannot fail; this process is this test's own.
+    unsafe { libc::umask(0o077) };
+    let sb = start(SandboxConfig::new().hostname("masked"));
+    let seen = sh_ok(&sb, "cat /etc/hostname && ls /etc | grep -c . && stat -c %a /etc /dev /proc /tmp / | tr '\\n' ,");
+    println!("READY {}", seen.replace('\n', " "));
+}
+
+#[test]
+fn rootfs_a_callers_umask_does_not_reach_the_sandboxs_root() {
+    let (mut child, fields) = spawn_test_child("rootfs_umask_child_body", UMASK_CHILD_ENV);
+    // Its report is all this needs (the rest of its output goes nowhere).
+    child.wait().unwrap();
+    assert_eq!(fields[0], "masked", "{fields:?}");
+    assert!(fields[1].parse::<u32>().unwrap() > 5, "{fields:?}");
+    assert_eq!(fields[2], "755,755,555,1777,755,", "{fields:?}");
+}
+
+#[test]
 fn rootfs_tmp_is_a_size_limited_tmpfs_and_writable() {
     let sb = start(SandboxConfig::new().tmpfs_size(8 << 20));
     assert_eq!(sh_ok(&sb, "stat -f -c %T /tmp"), "tmpfs");

@@ -389,11 +389,7 @@ fn parse_own(proc_cgroup: &str) -> Vec<(Vec<String>, PathBuf)> {
 /// what tells when they may have changed. Reading the file costs the kernel a line per
 /// mount; polling it costs nothing.
 struct MountTable {
-    /// The `mountinfo` file, kept open: after a change to the mount table, the kernel
-    /// flags the next poll of it.
-    file: std::fs::File,
-    /// The mount namespace (its inode): a process that enters another sees another table.
-    namespace: u64,
+    watch: sys::MountWatch,
     mounts: Arc<[Mount]>,
 }
 
@@ -418,30 +414,17 @@ impl MountTable {
     /// Read the table of the process whose `/proc` directory is `proc`.
     fn read(proc: &Path) -> Result<MountTable> {
         use std::io::Read;
-        let namespace = mount_namespace(proc)?;
-        let path = proc.join("mountinfo");
-        let fail = |e| io_error("read", &path, e);
-        // Opened before it is read, so a change during the read is flagged to the next poll.
-        let mut file = std::fs::File::open(&path).map_err(fail)?;
+        // Watched before it is read, so a change during the read is flagged to the next poll.
+        let mut watch = sys::MountWatch::new(proc)?;
         let mut text = String::new();
-        file.read_to_string(&mut text).map_err(fail)?;
-        Ok(MountTable { file, namespace, mounts: parse_mounts(&text).into() })
+        watch.file.read_to_string(&mut text).map_err(|e| io_error("read", &proc.join("mountinfo"), e))?;
+        Ok(MountTable { watch, mounts: parse_mounts(&text).into() })
     }
 
     /// Whether the mount table may differ from the one read.
     fn changed(&self, proc: &Path) -> bool {
-        use std::os::fd::AsRawFd;
-        let mut fds = [libc::pollfd { fd: self.file.as_raw_fd(), events: libc::POLLIN | libc::POLLPRI, revents: 0 }];
-        let quiet = matches!(sys::poll(&mut fds, Some(Duration::ZERO)), Ok(1) if fds[0].revents & (libc::POLLPRI | libc::POLLERR) == 0);
-        !quiet || mount_namespace(proc).ok() != Some(self.namespace)
+        self.watch.changed(proc)
     }
-}
-
-/// The inode of the mount namespace of the process whose `/proc` directory is `proc`.
-fn mount_namespace(proc: &Path) -> Result<u64> {
-    use std::os::unix::fs::MetadataExt;
-    let path = proc.join("ns/mnt");
-    std::fs::metadata(&path).map(|m| m.ino()).map_err(|e| io_error("stat", &path, e))
 }
 
 impl Mount {
