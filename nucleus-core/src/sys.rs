@@ -376,11 +376,14 @@ pub(crate) fn mount_setattr(fd: BorrowedFd<'_>, set: u64, path: &Path) -> Result
 /// a clone of a shared mount is otherwise its peer, and mounts made later on the host
 /// side would appear in it (without the attributes set here).
 pub(crate) fn seal_clone(fd: BorrowedFd<'_>, set: u64, path: &Path) -> Result<()> {
-    setattr(fd, set, libc::AT_RECURSIVE as u32, libc::MS_PRIVATE, path)
+    setattr(fd, set, libc::AT_RECURSIVE as u32, PROPAGATION_PRIVATE, path)
 }
 
-fn setattr(fd: BorrowedFd<'_>, set: u64, flags: u32, propagation: libc::c_ulong, path: &Path) -> Result<()> {
-    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation: u64::from(propagation), userns_fd: 0 };
+/// `MS_PRIVATE`, as `struct mount_attr` takes a propagation type.
+const PROPAGATION_PRIVATE: u64 = 1 << 18;
+
+fn setattr(fd: BorrowedFd<'_>, set: u64, flags: u32, propagation: u64, path: &Path) -> Result<()> {
+    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation, userns_fd: 0 };
     // SAFETY: attr outlives the call and its size is passed.
     let r = unsafe {
         libc::syscall(
