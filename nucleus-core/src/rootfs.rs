@@ -446,6 +446,19 @@ fn build_tree(steps: &[Step]) -> Result<OwnedFd> {
     Ok(root)
 }
 
+/// The lines of `mountinfo` text for mounts whose place can change what the host view
+/// shows: `/` itself and anything at or under `/etc` and `/dev`.
+fn shown_mounts(mountinfo: &str) -> String {
+    mountinfo
+        .lines()
+        .filter(|line| {
+            let point = line.split(' ').nth(4).unwrap_or_default();
+            point == "/" || ["/etc", "/dev"].iter().any(|dir| Path::new(point).starts_with(dir))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The calling thread's `/proc` directory: threads of one process can be in different
 /// mount namespaces.
 const THREAD_PROC: &str = "/proc/thread-self";
@@ -540,9 +553,9 @@ struct HostView {
     stamps: Vec<(PathBuf, Option<Stamp>)>,
     /// Every stamp is settled, so an unchanged stamp means unchanged contents.
     cacheable: bool,
-    /// The compiling thread's mount table: a mount over or under a bound host directory
-    /// changes no stamp.
-    mounts: Option<sys::MountWatch>,
+    /// The compiling thread's mount table, and its lines that can change what the view
+    /// shows: a mount over or under a bound host directory changes no stamp.
+    mounts: Option<(sys::MountWatch, String)>,
     /// A change was seen (the mount table reports one only once).
     stale: std::sync::atomic::AtomicBool,
     /// Trees built from this view ([`MountPlan::prebuild`]), by the steps they hold.
@@ -571,7 +584,12 @@ impl HostView {
         let started = std::time::SystemTime::now();
         let etc = root.join("etc");
         // Watched and stamped first: a change while the view is compiled shows later.
-        let mut view = HostView { mounts: sys::MountWatch::new(Path::new(THREAD_PROC)).ok(), ..HostView::default() };
+        let watch = sys::MountWatch::new(Path::new(THREAD_PROC)).ok();
+        let mounts = watch.and_then(|watch| {
+            let shown = shown_mounts(&watch.read().ok()?);
+            Some((watch, shown))
+        });
+        let mut view = HostView { mounts, ..HostView::default() };
         view.stamps.push((root.to_path_buf(), Stamp::of(root)));
         view.stamps.push((etc.clone(), Stamp::of(&etc)));
         for name in HOST_DIRS {
@@ -643,7 +661,12 @@ impl HostView {
         if self.stale.load(Ordering::Relaxed) {
             return false;
         }
-        let mounts = self.mounts.as_ref().is_some_and(|watch| !watch.changed(Path::new(THREAD_PROC)));
+        let mounts = self.mounts.as_ref().is_some_and(|(watch, shown)| {
+            // Something was mounted somewhere (other tools do that all the time): compare
+            // the mounts the view can show.
+            let same_shown = || watch.read().is_ok_and(|now| shown_mounts(&now) == *shown);
+            !watch.other_namespace(Path::new(THREAD_PROC)) && (!watch.table_changed() || same_shown())
+        });
         let same = mounts && self.stamps.iter().all(|(path, stamp)| Stamp::of(path) == *stamp);
         if !same {
             self.stale.store(true, Ordering::Relaxed);
@@ -1032,6 +1055,35 @@ mod tests {
         );
         let usr = bound("/usr");
         assert_noticed(root, || std::fs::remove_dir(root.join("usr")).unwrap(), |steps| !usr(steps));
+    }
+
+    #[test]
+    fn host_view_notices_mounts_where_it_shows_something_and_only_there() {
+        if crate::sys::euid() != 0 || !Path::new("/etc/alternatives").is_dir() {
+            return; // needs a mount namespace of its own
+        }
+        std::thread::spawn(|| {
+            let mount = |target: &Path| {
+                sys::mount("tmpfs", target, "tmpfs", 0, None).unwrap();
+            };
+            sys::unshare(libc::CLONE_NEWNS).unwrap();
+            sys::mount("none", Path::new("/"), "", libc::MS_REC | libc::MS_PRIVATE, None).unwrap();
+            let view = HostView::compile(Path::new("/"));
+            assert!(view.unchanged());
+            // Elsewhere (other tools mount all the time): the view stands.
+            let elsewhere = std::env::temp_dir().join(format!("nucleus-view-test-{}", std::process::id()));
+            std::fs::create_dir_all(&elsewhere).unwrap();
+            mount(&elsewhere);
+            assert!(view.unchanged());
+            sys::umount2(&elsewhere, libc::MNT_DETACH).unwrap();
+            std::fs::remove_dir(&elsewhere).unwrap();
+            // Over a directory it binds: it does not.
+            mount(Path::new("/etc/alternatives"));
+            assert!(!view.unchanged());
+            assert!(!view.unchanged(), "a change is noticed for good");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

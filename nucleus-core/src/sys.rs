@@ -802,8 +802,9 @@ pub fn process_start_time(pid: libc::pid_t) -> Option<u64> {
 /// only), and a process that entered another mount namespace sees another table.
 #[derive(Debug)]
 pub(crate) struct MountWatch {
-    /// The `mountinfo` file, opened when the watch was made (read it through this).
-    pub(crate) file: std::fs::File,
+    /// The `mountinfo` file, opened when the watch was made (and only polled).
+    file: std::fs::File,
+    path: std::path::PathBuf,
     /// The mount namespace (its inode).
     namespace: u64,
 }
@@ -818,15 +819,35 @@ impl MountWatch {
             path: Some(path.clone()),
             errno: e.raw_os_error().unwrap_or(0),
         })?;
-        Ok(MountWatch { file, namespace })
+        Ok(MountWatch { file, namespace, path })
     }
 
     /// Whether the table `proc` shows may differ from the watched one. A change is
     /// reported once: forget what was derived from the table when it is.
     pub(crate) fn changed(&self, proc: &Path) -> bool {
+        self.table_changed() || self.other_namespace(proc)
+    }
+
+    /// Whether something was mounted, unmounted or changed in the watched table since the
+    /// last time this said so (or the watch was made).
+    pub(crate) fn table_changed(&self) -> bool {
         let mut fds = [libc::pollfd { fd: self.file.as_raw_fd(), events: libc::POLLIN | libc::POLLPRI, revents: 0 }];
-        let quiet = matches!(poll(&mut fds, Some(Duration::ZERO)), Ok(1) if fds[0].revents & (libc::POLLPRI | libc::POLLERR) == 0);
-        !quiet || mount_namespace(proc).ok() != Some(self.namespace)
+        !matches!(poll(&mut fds, Some(Duration::ZERO)), Ok(1) if fds[0].revents & (libc::POLLPRI | libc::POLLERR) == 0)
+    }
+
+    /// Whether `proc` is in another mount namespace than the watched one.
+    pub(crate) fn other_namespace(&self, proc: &Path) -> bool {
+        mount_namespace(proc).ok() != Some(self.namespace)
+    }
+
+    /// The watched table as it is now (read through a descriptor of its own, so that
+    /// threads reading at once do not share a file offset).
+    pub(crate) fn read(&self) -> Result<String> {
+        std::fs::read_to_string(&self.path).map_err(|e| Error::Syscall {
+            call: "read".into(),
+            path: Some(self.path.clone()),
+            errno: e.raw_os_error().unwrap_or(0),
+        })
     }
 }
 

@@ -413,11 +413,9 @@ impl MountTable {
 
     /// Read the table of the process whose `/proc` directory is `proc`.
     fn read(proc: &Path) -> Result<MountTable> {
-        use std::io::Read;
         // Watched before it is read, so a change during the read is flagged to the next poll.
-        let mut watch = sys::MountWatch::new(proc)?;
-        let mut text = String::new();
-        watch.file.read_to_string(&mut text).map_err(|e| io_error("read", &proc.join("mountinfo"), e))?;
+        let watch = sys::MountWatch::new(proc)?;
+        let text = watch.read()?;
         Ok(MountTable { watch, mounts: parse_mounts(&text).into() })
     }
 
