@@ -51,6 +51,27 @@ fn threads_eight_create_use_and_destroy_concurrently_while_others_allocate() {
 }
 
 #[test]
+fn threads_creating_sandboxes_of_many_configs_at_once_each_get_their_own_etc() {
+    // More distinct /etc contents than the library keeps prebuilt trees for (8): the
+    // rest are built per sandbox; all at once, from twelve threads, twice over.
+    let threads: Vec<_> = (0..12)
+        .map(|i| {
+            std::thread::spawn(move || {
+                for round in 0..2 {
+                    let name = format!("host-{i}-{}", round % 2);
+                    let sb = start(SandboxConfig::new().hostname(&name));
+                    assert_eq!(sh_ok(&sb, "cat /etc/hostname; hostname"), format!("{name}\n{name}"));
+                    sb.destroy().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
 fn threads_share_one_sandbox() {
     let sb = Arc::new(start(SandboxConfig::new()));
     let handles: Vec<_> = (0..8)
