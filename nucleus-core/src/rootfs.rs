@@ -615,8 +615,9 @@ impl HostView {
         view
     }
 
-    /// The read-only tree `steps` build, made on first use. `None` where this process or
-    /// kernel cannot make one (then it does not try again).
+    /// The read-only tree `steps` build, made on first use. `None` when the view keeps
+    /// as many trees as it may, or where this process or kernel cannot make one (then
+    /// no tree is tried again).
     fn tree(&self, steps: &[Step]) -> Option<Arc<OwnedFd>> {
         use std::sync::atomic::{AtomicBool, Ordering};
         /// Trees kept per view: one per distinct set of the sandbox's own `/etc` files. A
