@@ -109,11 +109,27 @@ pub(crate) fn remove(root: &Path, id: &str) -> Result<()> {
 
 /// Every record under `root`.
 pub fn list(root: &Path) -> Result<Vec<Record>> {
-    Ok(entries(root)?.into_iter().filter_map(|(_, record)| record.ok()).collect())
+    Ok(entries(root)?
+        .into_iter()
+        .filter_map(|(_, entry)| match entry {
+            Entry::Whole(record) => Some(record),
+            Entry::Cut | Entry::Foreign => None,
+        })
+        .collect())
 }
 
-/// The id of every record file under `root`, with the record or why it does not read.
-fn entries(root: &Path) -> Result<Vec<(String, serde_json::Result<Record>)>> {
+/// What a record file holds.
+enum Entry {
+    Whole(Record),
+    /// Cut short, or zeros where its text should be: what a host crash leaves of a record
+    /// that was never synced (they are renamed into place whole).
+    Cut,
+    /// Whole, but not a record this version reads.
+    Foreign,
+}
+
+/// The id of every record file under `root`, with what it holds.
+fn entries(root: &Path) -> Result<Vec<(String, Entry)>> {
     let dir = match std::fs::read_dir(root) {
         Ok(dir) => dir,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -126,7 +142,12 @@ fn entries(root: &Path) -> Result<Vec<(String, serde_json::Result<Record>)>> {
         .filter_map(|path| {
             let id = path.file_stem()?.to_str()?.to_owned();
             let bytes = std::fs::read(&path).ok()?; // gone meanwhile
-            Some((id, serde_json::from_slice::<Record>(&bytes)))
+            let entry = match serde_json::from_slice::<Record>(&bytes) {
+                Ok(record) => Entry::Whole(record),
+                Err(e) if e.is_eof() || bytes.iter().all(|&b| b == 0) => Entry::Cut,
+                Err(_) => Entry::Foreign,
+            };
+            Some((id, entry))
         })
         .collect())
 }
@@ -167,17 +188,16 @@ fn restore_dir_permissions(dir: &Path) {
 pub fn cleanup_stale(root: Option<&Path>) -> Result<Vec<String>> {
     let root = root.map_or_else(default_root, Path::to_path_buf);
     let mut cleaned = Vec::new();
-    for (id, record) in entries(&root)? {
-        match record {
-            Ok(record) => {
+    for (id, entry) in entries(&root)? {
+        match entry {
+            Entry::Whole(record) => {
                 if clean_if_stale(&root, &record)? {
                     cleaned.push(record.id);
                 }
             }
-            // Renamed into place whole, so only a host crash leaves one cut short. One
-            // that reads whole but does not parse (another version's?) is left alone.
-            Err(e) if e.is_eof() => remove(&root, &id)?,
-            Err(_) => {}
+            Entry::Cut => remove(&root, &id)?,
+            // Another version's: its own library cleans it.
+            Entry::Foreign => {}
         }
     }
     Ok(cleaned)
@@ -242,11 +262,13 @@ mod tests {
         // What a host crash can leave of a record that was never synced.
         std::fs::write(record_path(&root, "cut"), b"{\"id\":\"cu").unwrap();
         std::fs::write(record_path(&root, "other"), b"{\"id\":\"other\"}").unwrap();
+        std::fs::write(record_path(&root, "zeros"), [0u8; 64]).unwrap();
         assert_eq!(list(&root).unwrap().len(), 2);
         assert_eq!(cleanup_stale(Some(&root)).unwrap(), vec!["dead".to_string()]);
         assert!(!ws.exists());
         assert!(!record_path(&root, "cut").exists());
         assert!(record_path(&root, "other").exists());
+        assert!(!record_path(&root, "zeros").exists());
         std::fs::remove_file(record_path(&root, "other")).unwrap();
         assert_eq!(list(&root).unwrap(), vec![live]);
         remove(&root, "live").unwrap();
