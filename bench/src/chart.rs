@@ -129,12 +129,24 @@ fn cycle_bars(r: &Results) -> Vec<Bar> {
     group_bars(r, "cycle").into_iter().chain(pooled).collect()
 }
 
+/// Both paces of the limits comparison, each bar named with its pace.
+fn limits_bars(r: &Results) -> Vec<Bar> {
+    let mut bars = Vec::new();
+    for (key, pace) in [("limits", "back to back"), ("limits-one-shot", "one-shot")] {
+        for t in r.groups.iter().filter(|g| g.key == key).flat_map(|g| g.tools.iter()) {
+            let named = ToolResult { name: format!("{}, {pace}", t.name), ..t.clone() };
+            bars.extend(bar(&named, t.ratio_to_reference));
+        }
+    }
+    bars
+}
+
 pub fn draw(r: &Results, path: &Path) -> Result<(), String> {
     load_font()?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let root = BitMapBackend::new(path, (1600, 1200)).into_drawing_area();
+    let root = BitMapBackend::new(path, (1600, 1750)).into_drawing_area();
     let err = |e: DrawingAreaErrorKind<_>| format!("drawing: {e:?}");
     root.fill(&WHITE).map_err(err)?;
     let mut subtitle = String::from("bars: median, whiskers: p95; (x.xx) = nucleus ÷ tool, paired run by run");
@@ -150,10 +162,14 @@ pub fn draw(r: &Results, path: &Path) -> Result<(), String> {
     head.draw(&Text::new("nucleus vs bubblewrap / crun / runc (equal isolation)", (20, 10), ("sans-serif", 26)))
         .map_err(err)?;
     head.draw(&Text::new(subtitle, (20, 44), ("sans-serif", 15))).map_err(err)?;
-    let panels = body.split_evenly((2, 2));
-    panel(&panels[0], "Cycle: create, start, /bin/true, destroy", "ms", &cycle_bars(r))?;
-    panel(&panels[1], "Cycle: python3 -c pass", "ms", &group_bars(r, "python"))?;
-    panel(&panels[2], "Exec in a running sandbox vs host spawn+wait", "ms", &group_bars(r, "exec"))?;
+    let panels = body.split_evenly((3, 2));
+    panel(&panels[0], "Cycle: create, start, /bin/true, destroy (back to back)", "ms", &cycle_bars(r))?;
+    let idle = r.groups.iter().find(|g| g.key == "cycle-one-shot").map_or(0, |g| g.idle_ms);
+    let one_shot = format!("The same cycle, one-shot (each run after {idle} ms idle)");
+    panel(&panels[1], &one_shot, "ms", &group_bars(r, "cycle-one-shot"))?;
+    panel(&panels[2], "Cycle: python3 -c pass", "ms", &group_bars(r, "python"))?;
+    panel(&panels[3], "Exec in a running sandbox vs host spawn+wait", "ms", &group_bars(r, "exec"))?;
+    panel(&panels[4], "Cycle with memory/pids/cpu limits vs crun", "ms", &limits_bars(r))?;
     let mut tp: Vec<Bar> = r
         .throughput
         .iter()
@@ -166,9 +182,9 @@ pub fn draw(r: &Results, path: &Path) -> Result<(), String> {
         .collect();
     if tp.is_empty() {
         tp = group_bars(r, "layers");
-        panel(&panels[3], "Layers switched off in turn", "ms", &tp)?;
+        panel(&panels[5], "Layers switched off in turn", "ms", &tp)?;
     } else {
-        panel(&panels[3], "Throughput: full cycles/s, 2 workers (higher is better)", "cycles/s", &tp)?;
+        panel(&panels[5], "Throughput: full cycles/s, 2 workers (higher is better)", "cycles/s", &tp)?;
     }
     root.present().map_err(|e| format!("writing {}: {e:?}", path.display()))?;
     Ok(())

@@ -59,6 +59,8 @@ pub struct Group {
     pub key: String,
     pub title: String,
     pub iterations: usize,
+    /// Idle time before each timed run, in ms; 0 when the runs follow each other.
+    pub idle_ms: u64,
     /// Index of the tool the ratios are taken against.
     pub reference: usize,
     pub tools: Vec<ToolResult>,
@@ -97,7 +99,18 @@ impl Rng {
 /// Run every tool `iterations` times (after `warmup` unrecorded rounds), one run of each
 /// per iteration in shuffled order. A tool that fails during warm-up is dropped with its
 /// error; one that fails in more than 5% of the measured runs is reported as failing.
-pub fn run_group(key: &str, title: &str, mut tools: Vec<Tool<'_>>, iterations: usize, warmup: usize, reference: usize) -> Group {
+/// Ratios are taken against `tools[reference]`. With `idle`, each timed run comes after
+/// that long with nothing running (one-shot), else right after the one before (back to
+/// back).
+pub fn run_group(
+    key: &str,
+    title: &str,
+    mut tools: Vec<Tool<'_>>,
+    iterations: usize,
+    warmup: usize,
+    reference: usize,
+    idle: Option<Duration>,
+) -> Group {
     let n = tools.len();
     let mut errors: Vec<Option<String>> = vec![None; n];
     for _ in 0..warmup {
@@ -122,6 +135,9 @@ pub fn run_group(key: &str, title: &str, mut tools: Vec<Tool<'_>>, iterations: u
         for &i in &order {
             if errors[i].is_some() {
                 continue;
+            }
+            if let Some(idle) = idle {
+                std::thread::sleep(idle);
             }
             let t0 = Instant::now();
             let r = (tools[i].run)();
@@ -160,7 +176,8 @@ pub fn run_group(key: &str, title: &str, mut tools: Vec<Tool<'_>>, iterations: u
             }
         })
         .collect();
-    Group { key: key.into(), title: title.into(), iterations, reference, tools: results, notes: Vec::new() }
+    let idle_ms = idle.map_or(0, |d| d.as_millis() as u64);
+    Group { key: key.into(), title: title.into(), iterations, idle_ms, reference, tools: results, notes: Vec::new() }
 }
 
 /// Completed runs per second of `work` done by `workers` threads for `duration`.

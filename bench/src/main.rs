@@ -38,6 +38,10 @@ struct Options {
     density: usize,
     throughput_secs: f64,
     layer_cycles: usize,
+    /// Paired runs of the one-shot cycle and limits comparisons (0: not run).
+    one_shot: usize,
+    /// Idle time before each one-shot run.
+    idle_ms: u64,
     workers: usize,
     only: Option<Vec<String>>,
     out_dir: PathBuf,
@@ -59,6 +63,8 @@ impl Options {
             density: 1000,
             throughput_secs: 10.0,
             layer_cycles: 150,
+            one_shot: 100,
+            idle_ms: 50,
             workers: 2,
             only: None,
             out_dir: root.join("target/bench"),
@@ -88,6 +94,7 @@ impl Options {
                     o.density = 200;
                     o.throughput_secs = 4.0;
                     o.layer_cycles = 40;
+                    o.one_shot = 20;
                 }
                 "--cycles" => o.cycles = num(value(&mut i)),
                 "--python-cycles" => o.python_cycles = num(value(&mut i)),
@@ -97,6 +104,8 @@ impl Options {
                     o.throughput_secs = value(&mut i).parse().unwrap_or_else(|_| die("--throughput-secs: not a number"))
                 }
                 "--layer-cycles" => o.layer_cycles = num(value(&mut i)),
+                "--one-shot" => o.one_shot = num(value(&mut i)),
+                "--idle-ms" => o.idle_ms = num(value(&mut i)) as u64,
                 "--workers" => o.workers = num(value(&mut i)),
                 "--only" => o.only = Some(value(&mut i).split(',').map(str::to_owned).collect()),
                 "--out-dir" => o.out_dir = value(&mut i).into(),
@@ -120,6 +129,19 @@ impl Options {
     fn wants(&self, part: &str) -> bool {
         self.only.as_ref().map_or(true, |o| o.iter().any(|p| p == part))
     }
+
+    /// The idle time before each one-shot run, when one-shot runs are wanted.
+    fn one_shot_idle(&self) -> Option<Duration> {
+        (self.one_shot > 0).then(|| Duration::from_millis(self.idle_ms))
+    }
+}
+
+/// How a group's title says it was paced.
+fn pace_title(idle: Option<Duration>) -> String {
+    match idle {
+        Some(idle) => format!(", one-shot (each run after {} ms idle)", idle.as_millis()),
+        None => String::new(),
+    }
 }
 
 const HELP: &str = "nucleus-bench [options]
@@ -131,6 +153,9 @@ const HELP: &str = "nucleus-bench [options]
   --throughput-secs S     seconds per tool of the parallel cycle test (10)
   --workers N             parallel workers of the throughput test (2)
   --layer-cycles N        paired runs per security-layer variant (150)
+  --one-shot N            paired one-shot runs of the cycle and limits comparisons, each
+                          after --idle-ms of idleness (100; 0 leaves them out)
+  --idle-ms MS            idle time before each one-shot run (50)
   --layers FILE           the layer variants as config JSON fragments (bench/layers.json)
   --only a,b              run only these parts: cycle,pool,python,exec,pyapi,density,throughput,layers
   --out-dir DIR           results.json and results.md go here (target/bench)
@@ -210,13 +235,17 @@ fn main() {
         peers::make_bundle(&bundles, "python", &[PYTHON, "-c", "pass"], None).unwrap_or_else(|e| die(&format!("bundle: {e}")));
     let bundle_limits = peers::make_bundle(&bundles, "true-limits", &[TRUE], Some(peers::BENCH_LIMITS))
         .unwrap_or_else(|e| die(&format!("bundle: {e}")));
-    let have = |p: &str| peers::which(p).is_some();
 
     if opts.wants("cycle") {
         eprintln!("== cycle: create, start, run {TRUE}, destroy");
-        let (group, phases) = cycle_group("cycle", TRUE, &[TRUE], &bundle_true, opts.cycles, have("runc"), true);
+        let (group, phases) = cycle_group("cycle", TRUE, &[TRUE], &bundle_true, opts.cycles, true, None);
         results.phases = phases;
         results.groups.push(group);
+        if let Some(idle) = opts.one_shot_idle() {
+            eprintln!("== cycle, one-shot: each run after {} ms idle", opts.idle_ms);
+            let (group, _) = cycle_group("cycle-one-shot", TRUE, &[TRUE], &bundle_true, opts.one_shot, true, Some(idle));
+            results.groups.push(group);
+        }
     }
     if opts.wants("pool") {
         eprintln!("== warm pool: take, run {TRUE}, destroy");
@@ -226,7 +255,7 @@ fn main() {
     }
     if opts.wants("python") {
         eprintln!("== cycle: python3 -c pass");
-        let (group, _) = cycle_group("python", "python3 -c pass", &[PYTHON, "-c", "pass"], &bundle_py, opts.python_cycles, false, false);
+        let (group, _) = cycle_group("python", "python3 -c pass", &[PYTHON, "-c", "pass"], &bundle_py, opts.python_cycles, false, None);
         results.groups.push(group);
     }
     if opts.wants("exec") {
@@ -417,8 +446,8 @@ fn cycle_group(
     argv: &[&str],
     bundle: &Bundle,
     iterations: usize,
-    with_runc: bool,
-    with_unshare: bool,
+    with_baselines: bool,
+    idle: Option<Duration>,
 ) -> (Group, Vec<(String, stats::Summary)>) {
     let config = nucleus_config();
     let phases = RefCell::new(Vec::new());
@@ -430,10 +459,11 @@ fn cycle_group(
         Tool::new("crun", "peer", || peers::oci_run("crun", &[], bundle)),
         Tool::new("crun (no cgroup)", "peer", || peers::oci_run("crun", &["--cgroup-manager=disabled"], bundle)),
     ];
-    if with_runc && peers::which("runc").is_some() {
+    // runc and the unshare baseline add nothing to the python cycle but time.
+    if with_baselines && peers::which("runc").is_some() {
         tools.push(Tool::new("runc", "peer", || peers::oci_run("runc", &[], bundle)));
     }
-    if with_unshare {
+    if with_baselines {
         tools.push(Tool::new("unshare (7 ns, no rootfs)", "baseline", || {
             peers::run_collect(Command::new("unshare").args(&unshare))
         }));
@@ -441,8 +471,8 @@ fn cycle_group(
     tools.push(Tool::new("host spawn+wait (no sandbox)", "baseline", || {
         peers::run_collect(Command::new(argv[0]).args(&argv[1..]))
     }));
-    let title = format!("Cycle: create → start → run {what} → destroy");
-    let mut group = harness::run_group(key, &title, tools, iterations, 5, 0);
+    let title = format!("Cycle: create → start → run {what} → destroy{}", pace_title(idle));
+    let mut group = harness::run_group(key, &title, tools, iterations, 5, 0, idle);
     let summaries = phase_summaries(phases.into_inner(), iterations, ["create", "start", "exec", "destroy"]);
     group.notes.push(format!("peers' commands: bwrap {}", bwrap.join(" ")));
     (group, summaries)
@@ -476,7 +506,7 @@ fn pool_group(iterations: usize) -> (Group, Vec<(String, stats::Summary)>) {
     let pool = match Pool::new(config.clone(), POOL_SIZE) {
         Ok(pool) => pool,
         Err(e) => {
-            let mut g = harness::run_group("pool", &title, Vec::new(), 0, 0, 0);
+            let mut g = harness::run_group("pool", &title, Vec::new(), 0, 0, 0, None);
             g.notes.push(format!("could not make a pool: {e}"));
             return (g, Vec::new());
         }
@@ -489,7 +519,7 @@ fn pool_group(iterations: usize) -> (Group, Vec<(String, stats::Summary)>) {
         Tool::new("nucleus, created and started", "nucleus", || nucleus_cycle(&config, &[TRUE], None)),
         Tool::new("bwrap", "peer", || peers::run_collect(Command::new("bwrap").args(&bwrap))),
     ];
-    let mut group = harness::run_group("pool", &title, tools, iterations, 5, 0);
+    let mut group = harness::run_group("pool", &title, tools, iterations, 5, 0, None);
     let summaries = phase_summaries(phases.into_inner(), iterations, ["take", "exec", "destroy"]);
     group.notes.push(format!(
         "pool of {POOL_SIZE}; after each pool run the harness waits, untimed, until the pool is full again, so no \
@@ -502,7 +532,7 @@ fn exec_group(iterations: usize) -> Group {
     let sb = match Sandbox::create(nucleus_config()).and_then(|s| s.start().map(|_| s)) {
         Ok(s) => s,
         Err(e) => {
-            let mut g = harness::run_group("exec", "Exec", Vec::new(), 0, 0, 0);
+            let mut g = harness::run_group("exec", "Exec", Vec::new(), 0, 0, 0, None);
             g.notes.push(format!("could not start a sandbox: {e}"));
             return g;
         }
@@ -549,12 +579,12 @@ fn exec_group(iterations: usize) -> Group {
         Tool::new("host spawn+wait /bin/true (output collected)", "baseline", host_output(T)),
         Tool::new("host spawn+wait /bin/true (stdio to /dev/null)", "baseline", host_status(T)),
     ];
-    let mut g = harness::run_group("exec", "Exec of /bin/true in a running sandbox vs on the host", tools, iterations, 20, 0);
+    let mut g = harness::run_group("exec", "Exec of /bin/true in a running sandbox vs on the host", tools, iterations, 20, 0, None);
     let tools = vec![
         Tool::new("nucleus exec python3 -c pass", "nucleus", exec(P)),
         Tool::new("host python3 -c pass (output collected)", "baseline", host_output(P)),
     ];
-    let gp = harness::run_group("exec-python", "Exec of python3 -c pass", tools, iterations / 5, 5, 0);
+    let gp = harness::run_group("exec-python", "Exec of python3 -c pass", tools, iterations / 5, 5, 0, None);
     // One group for the report; the python rows take their ratio against their own pair.
     g.tools.extend(gp.tools);
     g.notes.push(format!("python3 rows: {} paired runs, ratio against the python pair", iterations / 5));
@@ -666,27 +696,23 @@ fn layers(opts: &Options, bundle_limits: &Bundle, results: &mut Results) {
             .iter()
             .map(|(name, c)| Tool::new(format!("nucleus, {name}"), "nucleus", move || nucleus_cycle(c, &[TRUE], None)))
             .collect();
-        let g = harness::run_group("layers", "Cycle of /bin/true with each layer switched off in turn", tools, opts.layer_cycles, 3, 0);
+        let g = harness::run_group("layers", "Cycle of /bin/true with each layer switched off in turn", tools, opts.layer_cycles, 3, 0, None);
         results.groups.push(g);
     } else if !variants.is_empty() {
         results.missing_layers.push(("(comparison)".into(), "only the reference variant builds; nothing to compare".into()));
     }
-    // Limits against crun with the same limits.
+    // Limits against crun with the same limits, back to back and one-shot.
     match build(&spec["limits"]) {
         Ok(config) => {
-            let tools = vec![
-                Tool::new("nucleus with limits", "nucleus", || nucleus_cycle(&config, &[TRUE], None)),
-                Tool::new("crun with limits", "peer", || peers::oci_run("crun", &[], bundle_limits)),
-            ];
-            let g = harness::run_group(
-                "limits",
-                "Cycle of /bin/true with memory 512 MiB, pids 256, cpu 1.0 limits",
-                tools,
-                opts.layer_cycles,
-                3,
-                0,
-            );
-            results.groups.push(g);
+            let paces = [("limits", opts.layer_cycles, None), ("limits-one-shot", opts.one_shot, opts.one_shot_idle())];
+            for (key, iterations, idle) in paces.into_iter().filter(|(_, n, _)| *n > 0) {
+                let tools = vec![
+                    Tool::new("nucleus with limits", "nucleus", || nucleus_cycle(&config, &[TRUE], None)),
+                    Tool::new("crun with limits", "peer", || peers::oci_run("crun", &[], bundle_limits)),
+                ];
+                let title = format!("Cycle of /bin/true with memory 512 MiB, pids 256, cpu 1.0 limits{}", pace_title(idle));
+                results.groups.push(harness::run_group(key, &title, tools, iterations, 3, 0, idle));
+            }
         }
         Err(e) => results.missing_layers.push(("limits (memory/pids/cpu) vs crun".into(), e)),
     }
