@@ -379,7 +379,7 @@ impl MountPlan {
                 }
                 _ => source,
             };
-            apply_step(root.as_fd(), step, source, dev_null.as_fd())?;
+            apply_step(root.as_fd(), step, source, Some(dev_null.as_fd()))?;
         }
         sys::fchdir(root.as_fd())?;
         // Stack the new root over the old one, then detach the old one entirely.
@@ -434,9 +434,8 @@ fn split_tree(dir: &Path, steps: &[Step]) -> (Vec<Step>, Vec<Step>) {
 /// them (device nodes stay writable).
 fn build_tree(steps: &[Step]) -> Result<OwnedFd> {
     let root = sys::detached_tmpfs("mode=0755,size=4m")?;
-    let dev_null = sys::openat2(None, Path::new("/dev/null"), libc::O_PATH, 0, 0)?;
     for (step, source) in steps.iter().zip(open_sources(steps, &[])?) {
-        apply_step(root.as_fd(), step, source, dev_null.as_fd())?;
+        apply_step(root.as_fd(), step, source, None)?;
     }
     let sealed = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
     sys::mount_setattr(root.as_fd(), sealed, Path::new("/"))?;
@@ -787,7 +786,9 @@ fn tmpfs(at: &OwnedFd, target: &Path, size: u64, mode: u32, owner: (u32, u32), f
         .map_err(|e| e.with_path(target))
 }
 
-fn apply_step(root: BorrowedFd<'_>, step: &Step, source: Option<OwnedFd>, dev_null: BorrowedFd<'_>) -> Result<()> {
+/// Apply one step on `root`. `dev_null` is what masks a file; a prebuilt tree, which
+/// never holds a mask, has none.
+fn apply_step(root: BorrowedFd<'_>, step: &Step, source: Option<OwnedFd>, dev_null: Option<BorrowedFd<'_>>) -> Result<()> {
     match step {
         Step::Tmpfs { target, size, mode, owner } => {
             let at = mkdir_all(root, target, 0o755)?;
@@ -840,6 +841,8 @@ fn apply_step(root: BorrowedFd<'_>, step: &Step, source: Option<OwnedFd>, dev_nu
             if sys::is_dir(at.as_fd()).unwrap_or(false) {
                 tmpfs(&at, target, 4096, 0o555, (0, 0), libc::MS_RDONLY)
             } else {
+                let missing = || Error::internal(format!("a mask of {} without /dev/null", target.display()));
+                let dev_null = dev_null.ok_or_else(missing)?;
                 let tree = sys::open_tree_clone(dev_null, false, target)?;
                 sys::move_mount(tree.as_fd(), at.as_fd(), target)
             }
