@@ -6,10 +6,12 @@
 //! reports exits on each command's own reply socket, signals process trees, and opens
 //! files inside the sandbox for the caller. It is single-threaded.
 //!
-//! A command starts as a vfork-style child (`CLONE_VM | CLONE_VFORK`): nothing of the
-//! init's memory is copied, and the init sleeps until the child has exec'd, so whether the
-//! command started is known when the clone returns. The child runs on the init's memory,
-//! so it only makes system calls on data prepared before the clone.
+//! A command starts as a child cloned with `CLONE_VM`: nothing of the init's memory is
+//! copied, and the child runs on it, on a stack of its own, until it execs, so it only
+//! makes system calls on data prepared before the clone. The init does not wait for it:
+//! sandboxed code can stop a child before its exec, and the init keeps serving. The
+//! child's close-on-exec pipe tells how it went: it hangs up when the child has exec'd or
+//! exited (and no longer runs on the init's memory), holding the failure if there was one.
 //!
 //! When the control socket closes (the caller destroyed the sandbox or died), it exits,
 //! and the kernel kills every process left in its pid namespace.
@@ -18,6 +20,7 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::rc::Rc;
 
 use crate::error::{errno_text, Error, Result};
 use crate::namespaces::{Namespace, ORDERED_NAMESPACES};
@@ -135,29 +138,60 @@ struct Running {
     reply: OwnedFd,
 }
 
+/// A command whose child has not yet exec'd (or failed to).
+struct Starting {
+    spec: ExecSpec,
+    reply: OwnedFd,
+    launch: Launch,
+}
+
+/// The commands the init has started, by the pid of their child.
+#[derive(Default)]
+struct Commands {
+    /// Before their exec; a few at most, so a list.
+    starting: Vec<Starting>,
+    running: HashMap<libc::pid_t, Running>,
+}
+
 /// Serve requests until the control socket closes; returns the exit code.
 fn serve(control: &OwnedFd, sigchld: &OwnedFd, launcher: &mut Launcher) -> i32 {
-    let mut running: HashMap<libc::pid_t, Running> = HashMap::new();
-    loop {
-        let mut fds = [
-            libc::pollfd { fd: control.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: sigchld.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-        ];
+    let mut commands = Commands::default();
+    let mut fds = Vec::new();
+    let code = loop {
+        fds.clear();
+        fds.push(libc::pollfd { fd: control.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        fds.push(libc::pollfd { fd: sigchld.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        // No events asked: the hangup, always reported, is the one that counts. A failure
+        // the child wrote is read after it.
+        for starting in &commands.starting {
+            fds.push(libc::pollfd { fd: starting.launch.pipe.as_raw_fd(), events: 0, revents: 0 });
+        }
         if sys::poll(&mut fds, None).is_err() {
-            return 1;
+            break 1;
+        }
+        // From the last on, so that removing one leaves the places of those before it.
+        for i in (0..commands.starting.len()).rev() {
+            if fds[2 + i].revents != 0 {
+                let starting = commands.starting.swap_remove(i);
+                commands.settle(starting, launcher);
+            }
         }
         if fds[1].revents != 0 {
             drain_signalfd(sigchld);
-            reap(&mut running);
+            commands.reap(launcher);
         }
         if fds[0].revents != 0 {
             match protocol::recv::<Request>(control) {
-                Ok(Some((request, fds))) => handle(request, fds, &mut running, launcher),
+                Ok(Some((request, fds))) => handle(request, fds, &mut commands, launcher),
                 // The caller closed the socket or died: the sandbox ends.
-                Ok(None) | Err(_) => return 0,
+                Ok(None) | Err(_) => break 0,
             }
         }
-    }
+    };
+    // Children still starting run on memory these entries own: it is not freed under
+    // them. The init exits now, and every process of the sandbox with it.
+    std::mem::forget(commands.starting);
+    code
 }
 
 /// Consume the pending SIGCHLD. One read does it: a standard signal is pending at most
@@ -167,38 +201,70 @@ fn drain_signalfd(fd: &OwnedFd) {
     let _ = sys::read(fd.as_fd(), &mut buf);
 }
 
-/// Reap every exited process; report the ones that were commands.
-fn reap(running: &mut HashMap<libc::pid_t, Running>) {
-    while let Ok((pid, status)) = sys::waitpid(-1, libc::WNOHANG) {
-        if pid <= 0 {
-            break;
+impl Commands {
+    /// The child of a starting command has exec'd or exited (its pipe hung up): reply
+    /// `Started`, or `Failed` with what the child wrote, and take back the memory it ran on.
+    fn settle(&mut self, starting: Starting, launcher: &mut Launcher) {
+        let Starting { spec, reply, launch } = starting;
+        let pid = launch.pid;
+        // A failure is written at once, shorter than PIPE_BUF, before the hangup: one read
+        // takes it whole. One byte more tells a longer report, which no child writes.
+        let mut report = [0u8; FAILURE_LEN + 1];
+        let read = sys::read(launch.pipe.as_fd(), &mut report);
+        launcher.reclaim(launch);
+        let failure = match read {
+            Ok(0) => {
+                let _ = protocol::send(&reply, &Reply::Started { pid }, &[]);
+                self.running.insert(pid, Running { id: spec.id, reply });
+                return;
+            }
+            Ok(n) => match Step::parse_failure(&report[..n]) {
+                Some((step, errno)) => step.error(&spec, errno),
+                None => Error::internal(format!("a command's child reported its failure in {n} bytes")),
+            },
+            Err(e) => e,
+        };
+        let _ = protocol::send(&reply, &Reply::Failed(failure), &[]);
+    }
+
+    /// Reap every exited process; report the ones that were commands.
+    fn reap(&mut self, launcher: &mut Launcher) {
+        while let Ok((pid, status)) = sys::waitpid(-1, libc::WNOHANG) {
+            if pid <= 0 {
+                break;
+            }
+            // A child that exited has hung up its pipe. Its start is settled first, so
+            // that `Started` goes out before `Exited`.
+            if let Some(i) = self.starting.iter().position(|s| s.launch.pid == pid) {
+                let starting = self.starting.swap_remove(i);
+                self.settle(starting, launcher);
+            }
+            if let Some(cmd) = self.running.remove(&pid) {
+                let reply = if libc::WIFSIGNALED(status) {
+                    Reply::Exited { code: None, signal: Some(libc::WTERMSIG(status)) }
+                } else {
+                    Reply::Exited { code: Some(libc::WEXITSTATUS(status)), signal: None }
+                };
+                let _ = protocol::send(&cmd.reply, &reply, &[]);
+            }
         }
-        if let Some(cmd) = running.remove(&pid) {
-            let reply = if libc::WIFSIGNALED(status) {
-                Reply::Exited { code: None, signal: Some(libc::WTERMSIG(status)) }
-            } else {
-                Reply::Exited { code: Some(libc::WEXITSTATUS(status)), signal: None }
-            };
-            let _ = protocol::send(&cmd.reply, &reply, &[]);
-        }
+    }
+
+    /// The pid of command `id`'s child, running or still starting.
+    fn pid_of(&self, id: u64) -> Option<libc::pid_t> {
+        let running = self.running.iter().find(|(_, r)| r.id == id).map(|(&pid, _)| pid);
+        running.or_else(|| self.starting.iter().find(|s| s.spec.id == id).map(|s| s.launch.pid))
     }
 }
 
-fn handle(
-    request: Request,
-    mut fds: Vec<OwnedFd>,
-    running: &mut HashMap<libc::pid_t, Running>,
-    launcher: &mut Launcher,
-) {
+fn handle(request: Request, mut fds: Vec<OwnedFd>, commands: &mut Commands, launcher: &mut Launcher) {
     match request {
         Request::Exec(spec) if fds.len() == 4 => {
             let reply = fds.pop().expect("four descriptors");
             let stdio = [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()];
+            // The child has its own copies of the descriptors: the init's close with `fds`.
             match launcher.start(&spec, stdio) {
-                Ok(pid) => {
-                    let _ = protocol::send(&reply, &Reply::Started { pid }, &[]);
-                    running.insert(pid, Running { id: spec.id, reply });
-                }
+                Ok(launch) => commands.starting.push(Starting { spec, reply, launch }),
                 Err(e) => {
                     let _ = protocol::send(&reply, &Reply::Failed(e), &[]);
                 }
@@ -210,7 +276,7 @@ fn handle(
                 let _ = sys::kill(-1, signal);
             }
             Some(id) => {
-                if let Some((&pid, _)) = running.iter().find(|(_, r)| r.id == id) {
+                if let Some(pid) = commands.pid_of(id) {
                     kill_tree(pid, signal);
                 }
             }
@@ -246,9 +312,13 @@ fn open_inside(path: &Path, write: bool, mode: u32) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Signal a command and every process of its session (each command leads its own).
+/// Signal a command and every process of its session (each command leads its own, from
+/// the `setsid` its child makes before the exec; a child still before it is alone).
 fn kill_tree(pid: libc::pid_t, signal: i32) {
-    let _ = sys::kill(-pid, signal);
+    if sys::kill(-pid, signal).is_err() {
+        // No process group yet: a child still starting.
+        let _ = sys::kill(pid, signal);
+    }
     let Ok(entries) = std::fs::read_dir("/proc") else { return };
     for entry in entries.flatten() {
         let Some(other) = entry.file_name().to_str().and_then(|n| n.parse::<libc::pid_t>().ok()) else {
@@ -267,66 +337,115 @@ fn session_of(pid: libc::pid_t) -> Option<libc::pid_t> {
     rest.split(' ').nth(3)?.parse().ok()
 }
 
-/// Starts commands. Holds what every command starts with, fixed once the init is built.
+/// Starts commands. Holds what every command starts with, fixed once the init is built,
+/// and the stacks that children no longer run on.
 struct Launcher {
-    /// The stack each child runs on until it execs; one suffices, as the init sleeps
-    /// meanwhile.
-    stack: sys::Stack,
     /// The signals the init ignores or handles; each child sets them back to default.
     /// The init's dispositions are all set up before it serves, so they are read once.
-    signals: Vec<libc::c_int>,
-    rlimits: Vec<Rlimit>,
+    signals: Rc<[libc::c_int]>,
+    rlimits: Rc<[Rlimit]>,
+    /// Kept for the next children, so that a start maps no stack.
+    spare_stacks: Vec<sys::Stack>,
 }
 
 /// Room for the few frames of a child between the clone and `execve`.
 const CHILD_STACK: usize = 64 << 10;
 
+/// The most stacks kept spare: as many as children commonly start at once.
+const SPARE_STACKS: usize = 8;
+
+/// A child between its clone and its exec, and the memory of the init it runs on.
+struct Launch {
+    pid: libc::pid_t,
+    /// The read end of the child's close-on-exec pipe: it hangs up when the child has
+    /// exec'd or exited, and then holds the child's failure, if it failed.
+    pipe: OwnedFd,
+    /// What the child reads, boxed: the child has its address.
+    child: Box<Child>,
+    /// What the child runs on.
+    stack: sys::Stack,
+}
+
 impl Launcher {
     fn new(rlimits: &[Rlimit]) -> Result<Launcher> {
-        let stack = sys::Stack::new(CHILD_STACK)?;
-        Ok(Launcher { stack, signals: sys::non_default_signals(), rlimits: rlimits.to_vec() })
+        Ok(Launcher {
+            signals: sys::non_default_signals().into(),
+            rlimits: rlimits.into(),
+            spare_stacks: vec![sys::Stack::new(CHILD_STACK)?],
+        })
     }
 
-    /// Start one command; returns its pid once it runs (its `execve` succeeded).
-    fn start(&mut self, spec: &ExecSpec, stdio: [RawFd; 3]) -> Result<libc::pid_t> {
-        let argv = cstrings(&spec.argv, "argv")?;
-        let env = cstrings(&spec.env, "env")?;
-        let cwd = sys::cpath(&spec.cwd)?;
-        let candidates = program_candidates(spec)?;
-        let links = spec.probe.then(|| {
+    /// Start one command's child, which runs on while the init goes on serving. It still
+    /// runs on the returned launch's memory until the launch's pipe hangs up.
+    fn start(&mut self, spec: &ExecSpec, stdio: [RawFd; 3]) -> Result<Launch> {
+        let probe = spec.probe.then(|| {
             let link = |ns: &Namespace| CString::new(format!("/proc/self/ns/{}", ns.proc_name()));
-            ORDERED_NAMESPACES.iter().map(|ns| link(ns).expect("no NUL")).collect::<Vec<_>>()
+            ORDERED_NAMESPACES.iter().map(|ns| link(ns).expect("no NUL")).collect()
         });
-        let mut child = Child {
-            argv: null_terminated(&argv),
-            env: null_terminated(&env),
-            cwd: &cwd,
-            candidates: &candidates,
+        let (pipe, failure_fd) = sys::pipe()?;
+        let child = Box::new(Child {
+            argv: CStringArray::new(&spec.argv, "argv")?,
+            env: CStringArray::new(&spec.env, "env")?,
+            cwd: sys::cpath(&spec.cwd)?,
+            candidates: program_candidates(spec)?,
             stdio,
-            signals: &self.signals,
-            rlimits: &self.rlimits,
-            probe: links.as_deref(),
-            failure: None,
+            signals: Rc::clone(&self.signals),
+            rlimits: Rc::clone(&self.rlimits),
+            probe,
+            failure_fd: failure_fd.as_raw_fd(),
+        });
+        let stack = match self.spare_stacks.pop() {
+            Some(stack) => stack,
+            None => sys::Stack::new(CHILD_STACK)?,
         };
         // Blocked so that no handler of the init runs in the child before it has reset
         // the dispositions; the child then clears its mask.
         let mask = sys::block_all_signals();
-        let arg = std::ptr::addr_of_mut!(child).cast();
-        // SAFETY: `child_main` only makes system calls on `child`, which outlives the
-        // child's use of it: this thread sleeps until the child has exec'd or exited.
-        let pid = unsafe { sys::clone_vfork(&mut self.stack, child_main, arg) };
+        let arg = std::ptr::from_ref::<Child>(&child).cast_mut().cast();
+        // SAFETY: `child_main` only makes raw system calls on `child` and runs on `stack`;
+        // both move into the `Launch`, which keeps them in place and unchanged until the
+        // child no longer runs on them (the pipe has hung up).
+        let pid = unsafe { sys::clone_vm(&stack, child_main, arg) };
         sys::set_sigmask(&mask);
-        let pid = pid?;
-        match child.failure {
-            None => Ok(pid),
-            Some((step, errno)) => Err(step.error(spec, errno)),
+        // The child has its own copy of the write end: the pipe hangs up when that closes.
+        drop(failure_fd);
+        match pid {
+            Ok(pid) => Ok(Launch { pid, pipe, child, stack }),
+            Err(e) => {
+                self.spare_stacks.push(stack);
+                Err(e)
+            }
+        }
+    }
+
+    /// Take back the memory of a child that no longer runs on it (its pipe hung up).
+    fn reclaim(&mut self, launch: Launch) {
+        let Launch { stack, child, .. } = launch;
+        drop(child);
+        if self.spare_stacks.len() < SPARE_STACKS {
+            self.spare_stacks.push(stack);
         }
     }
 }
 
-/// Pointers to `items`, then NULL, as `execve` takes them.
-fn null_terminated(items: &[CString]) -> Vec<*const libc::c_char> {
-    items.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect()
+/// Strings as `execve` takes them: NUL-terminated, behind a NULL-terminated array of
+/// pointers to them.
+struct CStringArray {
+    /// What `pointers` point at; only kept alive.
+    _strings: Vec<CString>,
+    pointers: Vec<*const libc::c_char>,
+}
+
+impl CStringArray {
+    fn new(items: &[String], field: &str) -> Result<CStringArray> {
+        let strings = cstrings(items, field)?;
+        let pointers = strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
+        Ok(CStringArray { _strings: strings, pointers })
+    }
+
+    fn as_ptr(&self) -> *const *const libc::c_char {
+        self.pointers.as_ptr()
+    }
 }
 
 fn cstrings(items: &[String], field: &str) -> Result<Vec<CString>> {
@@ -358,6 +477,7 @@ fn program_candidates(spec: &ExecSpec) -> Result<Vec<CString>> {
 
 /// The step at which a child failed to become its command.
 #[derive(Debug, Clone, Copy)]
+#[repr(u8)]
 enum Step {
     Setsid,
     Dup2,
@@ -367,7 +487,12 @@ enum Step {
     Execve,
 }
 
+/// The length of a failure as a child writes it to its pipe: the step, then the errno.
+const FAILURE_LEN: usize = 5;
+
 impl Step {
+    const ALL: [Step; 6] = [Step::Setsid, Step::Dup2, Step::CloseRange, Step::Chdir, Step::Setrlimit, Step::Execve];
+
     fn call(self) -> &'static str {
         match self {
             Step::Setsid => "setsid",
@@ -377,6 +502,19 @@ impl Step {
             Step::Setrlimit => "setrlimit",
             Step::Execve => "execve",
         }
+    }
+
+    /// What a child that failed at this step with `errno` writes to its pipe.
+    fn failure(self, errno: i32) -> [u8; FAILURE_LEN] {
+        let [a, b, c, d] = errno.to_ne_bytes();
+        [self as u8, a, b, c, d]
+    }
+
+    /// The step and errno of a failure as a child wrote it.
+    fn parse_failure(bytes: &[u8]) -> Option<(Step, i32)> {
+        let &[step, a, b, c, d] = bytes else { return None };
+        let step = Step::ALL.into_iter().find(|s| *s as u8 == step)?;
+        Some((step, i32::from_ne_bytes([a, b, c, d])))
     }
 
     /// The caller's error for a command that failed at this step.
@@ -391,76 +529,93 @@ impl Step {
     }
 }
 
-/// One command's child, prepared before the clone. The child shares the init's memory
-/// until it execs: it reads what is here, writes `failure`, and otherwise only makes
-/// system calls. No allocation, no locks, no panics.
-struct Child<'a> {
-    argv: Vec<*const libc::c_char>,
-    env: Vec<*const libc::c_char>,
-    cwd: &'a CStr,
-    candidates: &'a [CString],
+/// One command's child, prepared before the clone. The child runs on the init's memory
+/// while the init goes on: it only reads what is here and makes system calls, raw ones
+/// that leave `errno` alone (see [`sys::raw_syscall`]). No allocation, no locks, no
+/// panics.
+struct Child {
+    argv: CStringArray,
+    env: CStringArray,
+    cwd: CString,
+    candidates: Vec<CString>,
     stdio: [RawFd; 3],
-    signals: &'a [libc::c_int],
-    rlimits: &'a [Rlimit],
+    signals: Rc<[libc::c_int]>,
+    rlimits: Rc<[Rlimit]>,
     /// For a probe: the namespace links it reports, instead of running a program.
-    probe: Option<&'a [CString]>,
-    /// Where the child leaves the step it failed at, with the errno.
-    failure: Option<(Step, i32)>,
+    probe: Option<Vec<CString>>,
+    /// The write end of the launch's pipe, where the child writes the step it failed at.
+    failure_fd: RawFd,
 }
 
-/// The child's entry point, on the launcher's stack.
+/// The call the C library's `dup2` makes (aarch64 has only `dup3`, which does the same
+/// for two distinct descriptors; the init's own 0 to 2 are taken, so a command's are not).
+#[cfg(target_arch = "x86_64")]
+const SYS_DUP2: libc::c_long = libc::SYS_dup2;
+#[cfg(target_arch = "aarch64")]
+const SYS_DUP2: libc::c_long = libc::SYS_dup3;
+
+/// The child's entry point, on a stack of the launcher's.
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` is the `Child` that `Launcher::start` passed to the clone.
-    let child = unsafe { &mut *arg.cast::<Child<'_>>() };
-    child.failure = Some(child.run());
+    // SAFETY: `arg` is the `Child` that `Launcher::start` passed to the clone, kept in
+    // place and unchanged until this child has exec'd or exited.
+    let child = unsafe { &*arg.cast::<Child>() };
+    let (step, errno) = child.run();
+    let failure = step.failure(errno);
+    let (fd, buf) = (child.failure_fd as usize, failure.as_ptr() as usize);
+    // SAFETY: failure is valid for reads of its length. One write, shorter than PIPE_BUF:
+    // it arrives whole, and the init reads it once the pipe hangs up, at this exit.
+    let _ = unsafe { sys::raw_syscall(libc::SYS_write, &[fd, buf, failure.len()]) };
     // SAFETY: leave without running the init's exit handlers.
     unsafe { libc::_exit(127) }
 }
 
-impl Child<'_> {
+impl Child {
     /// Become the command: returns only on failure, with the step and errno.
     fn run(&self) -> (Step, i32) {
-        let errno = sys::errno;
-        // SAFETY: system calls on descriptors and on strings and arrays prepared by the
-        // init, which stay alive while the init sleeps.
+        use sys::raw_syscall as syscall;
+        // SAFETY: system calls on descriptors, and on strings, arrays and buffers of the
+        // init's that stay in place and unchanged while the child runs (see `Launch`), or
+        // on the child's stack.
         unsafe {
-            for &sig in self.signals {
+            for &sig in self.signals.iter() {
                 sys::reset_signal(sig);
             }
-            let mut empty: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut empty);
-            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            let empty: u64 = 0;
+            let how = libc::SIG_SETMASK as usize;
+            let _ = syscall(libc::SYS_rt_sigprocmask, &[how, std::ptr::from_ref(&empty) as usize, 0, 8]);
             // Its own session: a timeout or kill reaches every process the command starts.
-            if libc::setsid() == -1 {
-                return (Step::Setsid, errno());
+            if let Err(errno) = syscall(libc::SYS_setsid, &[]) {
+                return (Step::Setsid, errno);
             }
             for (target, fd) in (0..).zip(self.stdio) {
-                if libc::dup2(fd, target) == -1 {
-                    return (Step::Dup2, errno());
+                if let Err(errno) = syscall(SYS_DUP2, &[fd as usize, target, 0]) {
+                    return (Step::Dup2, errno);
                 }
             }
-            // The raw call: glibc has a wrapper only from 2.34 on.
-            let cloexec = libc::CLOSE_RANGE_CLOEXEC as libc::c_uint;
-            if libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, cloexec) == -1 {
-                return (Step::CloseRange, errno());
+            let (all, cloexec) = (libc::c_uint::MAX as usize, libc::CLOSE_RANGE_CLOEXEC as usize);
+            if let Err(errno) = syscall(libc::SYS_close_range, &[3, all, cloexec]) {
+                return (Step::CloseRange, errno);
             }
-            if libc::chdir(self.cwd.as_ptr()) == -1 {
-                return (Step::Chdir, errno());
+            if let Err(errno) = syscall(libc::SYS_chdir, &[self.cwd.as_ptr() as usize]) {
+                return (Step::Chdir, errno);
             }
-            if let Err(e) = rlimits::apply(self.rlimits) {
-                return (Step::Setrlimit, e);
+            // The one call through the C library. It touches `errno` (the init's too) only
+            // when it fails, and it does not: each limit is at most the caller's hard limit,
+            // which the init inherited, and lowering a limit is always allowed.
+            if let Err(errno) = rlimits::apply(&self.rlimits) {
+                return (Step::Setrlimit, errno);
             }
-            if let Some(links) = self.probe {
+            if let Some(links) = &self.probe {
                 report_self(links);
             }
             // execvp's rule: remember EACCES, but keep looking for a runnable program.
             let mut saved = libc::ENOENT;
-            for path in self.candidates {
-                libc::execve(path.as_ptr(), self.argv.as_ptr(), self.env.as_ptr());
-                match errno() {
-                    libc::EACCES => saved = libc::EACCES,
-                    libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::ENAMETOOLONG => {}
-                    other => {
+            let (argv, env) = (self.argv.as_ptr() as usize, self.env.as_ptr() as usize);
+            for path in &self.candidates {
+                match syscall(libc::SYS_execve, &[path.as_ptr() as usize, argv, env]) {
+                    Err(libc::EACCES) => saved = libc::EACCES,
+                    Err(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::ENAMETOOLONG) | Ok(_) => {}
+                    Err(other) => {
                         saved = other;
                         break;
                     }
@@ -473,7 +628,7 @@ impl Child<'_> {
 
 /// In a probe child, confined like any command: write what it sees of itself to stdout,
 /// in the order [`Probe::parse`] reads, and exit. What it cannot read is an empty field.
-/// System calls on stack buffers only.
+/// Raw system calls on stack buffers only.
 fn report_self(links: &[CString]) -> ! {
     let mut ok = true;
     for path in Probe::FILES {
@@ -481,15 +636,12 @@ fn report_self(links: &[CString]) -> ! {
     }
     let mut buf = [0u8; 256];
     for link in links {
+        let (at, link, dest) = (libc::AT_FDCWD as usize, link.as_ptr() as usize, buf.as_mut_ptr() as usize);
         // SAFETY: buf is valid for writes of its length.
-        let n = unsafe { libc::readlink(link.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        ok &= put(&buf[..n.max(0) as usize]) && put(b"\0");
+        let n = unsafe { sys::raw_syscall(libc::SYS_readlinkat, &[at, link, dest, buf.len()]) }.unwrap_or(0);
+        ok &= put(&buf[..n.min(buf.len())]) && put(b"\0");
     }
-    // SAFETY: st is written by statvfs (a statfs system call in glibc) before it is read.
-    let readonly = unsafe {
-        let mut st: libc::statvfs = std::mem::zeroed();
-        libc::statvfs(c"/".as_ptr(), &mut st) == 0 && st.f_flag & libc::ST_RDONLY != 0
-    };
+    let readonly = sys::mounted_read_only(c"/");
     ok &= put(if readonly { b"1" } else { b"0" });
     // SAFETY: leave the child without running the init's exit handlers.
     unsafe { libc::_exit(if ok { 0 } else { 1 }) }
@@ -499,35 +651,33 @@ fn report_self(links: &[CString]) -> ! {
 fn put(mut bytes: &[u8]) -> bool {
     while !bytes.is_empty() {
         // SAFETY: bytes is valid for reads of its length.
-        let n = unsafe { libc::write(1, bytes.as_ptr().cast(), bytes.len()) };
-        if n <= 0 {
-            return false;
+        match unsafe { sys::raw_syscall(libc::SYS_write, &[1, bytes.as_ptr() as usize, bytes.len()]) } {
+            Ok(n) if n > 0 => bytes = &bytes[n.min(bytes.len())..],
+            _ => return false,
         }
-        bytes = &bytes[n as usize..];
     }
     true
 }
 
 /// Copy what can be read of the file at `path` to stdout; false if stdout fails.
 fn copy_to_stdout(path: &CStr) -> bool {
-    // SAFETY: path is a C string; buf is valid for writes of its length; fd is closed once.
-    unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd == -1 {
-            return true;
-        }
-        let mut buf = [0u8; 4096];
-        let ok = loop {
-            match libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) {
-                n if n > 0 => {
-                    if !put(&buf[..n as usize]) {
-                        break false;
-                    }
+    let (at, flags) = (libc::AT_FDCWD as usize, (libc::O_RDONLY | libc::O_CLOEXEC) as usize);
+    // SAFETY: path is a C string.
+    let opened = unsafe { sys::raw_syscall(libc::SYS_openat, &[at, path.as_ptr() as usize, flags]) };
+    let Ok(fd) = opened else { return true };
+    let mut buf = [0u8; 4096];
+    let ok = loop {
+        // SAFETY: buf is valid for writes of its length.
+        match unsafe { sys::raw_syscall(libc::SYS_read, &[fd, buf.as_mut_ptr() as usize, buf.len()]) } {
+            Ok(n) if n > 0 => {
+                if !put(&buf[..n.min(buf.len())]) {
+                    break false;
                 }
-                _ => break true, // the end, or what could not be read
             }
-        };
-        libc::close(fd);
-        ok
-    }
+            _ => break true, // the end, or what could not be read
+        }
+    };
+    // SAFETY: fd was opened above and is closed once.
+    let _ = unsafe { sys::raw_syscall(libc::SYS_close, &[fd]) };
+    ok
 }

@@ -569,27 +569,96 @@ impl Drop for Stack {
     }
 }
 
-/// `clone(CLONE_VM | CLONE_VFORK)`: run `entry(arg)` in a child process that shares this
-/// process's memory, on `stack`. Returns the child's pid once the child has called
-/// `execve` successfully or exited; until then the calling thread sleeps.
+/// `clone(CLONE_VM)`: run `entry(arg)` in a child process that shares this process's
+/// memory, on `stack`. Returns the child's pid at once: the child runs alongside the
+/// calling thread until it calls `execve` successfully or exits.
 ///
 /// # Safety
 ///
-/// `entry` runs on this process's memory with this thread's TLS: it may only make
-/// async-signal-safe calls, must not allocate or unwind, and must end in `execve` or
-/// `_exit`. What `arg` points at must stay valid until this returns. Signals whose
-/// handlers must not run in the child should be blocked around the call.
-pub(crate) unsafe fn clone_vfork(
-    stack: &mut Stack,
+/// `entry` runs on this process's memory, at the same time as it, with this thread's
+/// TLS: it may only make system calls that leave `errno` alone ([`raw_syscall`]), must
+/// not allocate, take locks or unwind, and must end in `execve` or `_exit`. `stack` and
+/// what `arg` points at must stay valid, unmoved and unchanged until the child has exec'd
+/// or exited. Signals whose handlers must not run in the child should be blocked around
+/// the call.
+pub(crate) unsafe fn clone_vm(
+    stack: &Stack,
     entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
     arg: *mut libc::c_void,
 ) -> Result<libc::pid_t> {
     // The stack grows down from the end of the mapping (page aligned, as the ABI wants).
     // SAFETY: the end of the mapping is one past its last byte.
     let top = unsafe { stack.base.cast::<u8>().add(stack.len) };
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    let flags = libc::CLONE_VM | libc::SIGCHLD;
     // SAFETY: the caller upholds the contract above.
     check_int(unsafe { libc::clone(entry, top.cast(), flags, arg) }, "clone", None)
+}
+
+/// A system call made without the C library's wrapper: the result, or the errno, comes
+/// back in the return value, and `errno` is neither written nor read. For a child that
+/// shares this process's memory while the process runs on: `errno` is thread-local, and
+/// the child has the TLS of the thread that cloned it, so a wrapper's `errno` would be
+/// that thread's, which it reads after its own calls. `args` are the call's arguments in
+/// order; missing ones are 0.
+///
+/// # Safety
+///
+/// `args` must be what the kernel takes for call `nr`, with every pointer valid for what
+/// the call reads or writes through it.
+pub(crate) unsafe fn raw_syscall(nr: libc::c_long, args: &[usize]) -> std::result::Result<usize, i32> {
+    let arg = |i: usize| args.get(i).copied().unwrap_or(0);
+    let ret: isize;
+    // SAFETY: the kernel's calling convention: number and six arguments in registers, the
+    // result in the first; the instruction clobbers nothing else (rcx and r11 on x86_64)
+    // and leaves the stack alone. The caller vouches for the arguments.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") arg(0), in("rsi") arg(1), in("rdx") arg(2),
+            in("r10") arg(3), in("r8") arg(4), in("r9") arg(5),
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack),
+        );
+    }
+    // SAFETY: as above (number in x8, arguments and result in x0 to x5).
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        std::arch::asm!(
+            "svc 0",
+            in("x8") nr,
+            inlateout("x0") arg(0) as isize => ret,
+            in("x1") arg(1), in("x2") arg(2), in("x3") arg(3), in("x4") arg(4), in("x5") arg(5),
+            options(nostack),
+        );
+    }
+    // The kernel returns an error as the negated errno, -4095 to -1.
+    if (-4095..0).contains(&ret) {
+        Err(-ret as i32)
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// The kernel's `struct statfs` on 64-bit architectures (the `libc` crate hides `f_flags`).
+#[repr(C)]
+struct KernelStatfs {
+    /// `f_type`, `f_bsize`, `f_blocks`, `f_bfree`, `f_bavail`, `f_files`, `f_ffree`,
+    /// `f_fsid`, `f_namelen`, `f_frsize`.
+    _before: [u64; 10],
+    f_flags: u64,
+    _spare: [u64; 4],
+}
+
+/// Whether the filesystem at `path` is mounted read-only; false if it cannot be told.
+/// A raw call ([`raw_syscall`]) on a stack buffer.
+pub(crate) fn mounted_read_only(path: &CStr) -> bool {
+    let mut st = KernelStatfs { _before: [0; 10], f_flags: 0, _spare: [0; 4] };
+    let st_ptr = std::ptr::from_mut(&mut st) as usize;
+    // SAFETY: path is a C string; st is a kernel statfs, written by the call.
+    let r = unsafe { raw_syscall(libc::SYS_statfs, &[path.as_ptr() as usize, st_ptr]) };
+    r.is_ok() && st.f_flags & libc::ST_RDONLY != 0
 }
 
 /// `setns(2)`: enter the namespace open at `fd`, of type `kind` (a `CLONE_NEW*` flag).
@@ -755,13 +824,14 @@ pub(crate) fn non_default_signals() -> Vec<libc::c_int> {
         .collect()
 }
 
-/// Set `sig` to its default disposition. Async-signal-safe and allocation-free (it runs in
-/// a vfork child); a signal that cannot be changed is left as it is.
+/// Set `sig` to its default disposition. A raw call, allocation-free (it runs in a child
+/// on its parent's memory, see [`clone_vm`]); a signal that cannot be changed is left as
+/// it is.
 pub(crate) fn reset_signal(sig: libc::c_int) {
     let default = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
-    let no_old = std::ptr::null_mut::<KernelSigaction>();
-    // SAFETY: default is a valid kernel sigaction of the size passed.
-    unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, &default, no_old, 8) };
+    let default = std::ptr::from_ref(&default) as usize;
+    // SAFETY: default is a valid kernel sigaction of the size passed; no old one is asked.
+    let _ = unsafe { raw_syscall(libc::SYS_rt_sigaction, &[sig as usize, default, 0, 8]) };
 }
 
 /// Block every signal for the calling thread; returns the previous mask.

@@ -51,6 +51,37 @@ fn exec_missing_program_and_bad_cwd_are_exec_errors() {
 }
 
 #[test]
+fn exec_commands_starting_at_once_each_get_their_own_result() {
+    // Commands start alongside each other while the init serves other requests: programs
+    // found after misses of a $PATH search, programs found nowhere, files the init fails
+    // to open. Each caller gets its own outcome and errno.
+    let sb = start(SandboxConfig::new());
+    std::thread::scope(|s| {
+        for t in 0..6 {
+            let sb = &sb;
+            s.spawn(move || {
+                for i in 0..40 {
+                    match t % 3 {
+                        0 => {
+                            let out = sb.exec(&ExecRequest::new(["sh", "-c", &format!("exit {}", i % 7)])).unwrap();
+                            assert_eq!(out.code(), Some(i % 7));
+                        }
+                        1 => {
+                            let e = sb.exec(&ExecRequest::new(["no-such-program-xyz"])).unwrap_err();
+                            assert_eq!((e.kind(), e.errno()), (ErrorKind::ExecFailed, Some(libc::ENOENT)), "{e}");
+                        }
+                        _ => {
+                            let e = sb.read_file("/no/such/file").unwrap_err();
+                            assert_eq!(e.errno(), Some(libc::ENOENT), "{e}");
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
 fn exec_command_starts_with_default_signals_only_stdio_and_its_own_session() {
     let sb = start(SandboxConfig::new());
     let mask = |status: &str, field: &str| {

@@ -124,3 +124,38 @@ fn lifecycle_destroy_is_prompt_even_when_a_command_holds_up_the_init() {
     assert!(started.elapsed() < Duration::from_secs(3), "destroy took {:?}", started.elapsed());
     assert!(!sb.workspace_path().unwrap().exists());
 }
+
+#[test]
+fn lifecycle_init_keeps_serving_while_a_command_is_stopped_before_its_exec() {
+    use std::time::{Duration, Instant};
+    let sb = start(SandboxConfig::new());
+    // Stop every other process in the sandbox, over and over: a command being started is
+    // stopped before it can exec.
+    let mut flood = sb.spawn(&ExecRequest::new(["/bin/sh", "-c", "while :; do kill -STOP -1; done"])).unwrap();
+    // Until one command is held before its exec (it never reports that it started), every
+    // exec returns soon: started and done, or killed at its timeout, or not started.
+    let mut held = false;
+    for _ in 0..100 {
+        let started = Instant::now();
+        let out = sb.exec(&ExecRequest::new(["/bin/true"]).timeout(Duration::from_millis(300)));
+        assert!(started.elapsed() < Duration::from_secs(3), "exec took {:?}", started.elapsed());
+        match out {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Timeout => {
+                held = true;
+                break;
+            }
+            Err(e) => panic!("exec: {e}"),
+        }
+    }
+    assert!(held, "no command was stopped before its exec");
+    // The init still serves: it kills the flood and reports its end...
+    flood.kill(libc::SIGKILL).unwrap();
+    let status = flood.wait_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(status.map(|s| s.signal), Some(Some(libc::SIGKILL)), "the flood was not killed");
+    // ...and runs the next command.
+    let started = Instant::now();
+    let out = sb.exec(&ExecRequest::new(["/bin/echo", "ok"]).timeout(Duration::from_secs(5))).unwrap();
+    assert_eq!((out.stdout_text().as_str(), out.timed_out), ("ok\n", false));
+    assert!(started.elapsed() < Duration::from_secs(3), "exec took {:?}", started.elapsed());
+}
