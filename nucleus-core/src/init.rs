@@ -599,9 +599,6 @@ impl Child {
             if let Err(errno) = syscall(libc::SYS_chdir, &[self.cwd.as_ptr() as usize]) {
                 return (Step::Chdir, errno);
             }
-            // The one call through the C library. It touches `errno` (the init's too) only
-            // when it fails, and it does not: each limit is at most the caller's hard limit,
-            // which the init inherited, and lowering a limit is always allowed.
             if let Err(errno) = rlimits::apply(&self.rlimits) {
                 return (Step::Setrlimit, errno);
             }

@@ -217,11 +217,15 @@ impl Pipes {
 }
 
 /// After the request went out: wait until the init reports the command running (its
-/// `execve` succeeded) or failed to start.
-pub(crate) fn await_start(id: u64, mine: [OwnedFd; 4], deadline: Option<Instant>) -> Result<Launched> {
+/// `execve` succeeded) or failed to start, until `deadline`.
+pub(crate) fn await_start(id: u64, mine: [OwnedFd; 4], deadline: Instant) -> Result<Launched> {
     let [stdin, stdout, stderr, reply] = mine;
-    if deadline.is_some() {
-        wait_readable(&reply, deadline, "command start")?;
+    let waiting = Instant::now();
+    if let Err(e) = wait_readable(&reply, Some(deadline), "command start") {
+        return Err(match e {
+            Error::Timeout { what, .. } => Error::Timeout { what, after: waiting.elapsed() },
+            e => e,
+        });
     }
     match protocol::recv::<Reply>(&reply)? {
         Some((Reply::Started { pid }, _)) => Ok(Launched { id, pid, stdin, stdout, stderr, reply }),

@@ -73,14 +73,14 @@ pub fn compile(config: &RlimitConfig) -> Result<Vec<Rlimit>> {
     Ok(out)
 }
 
-/// Set every limit on the calling process (an exec child). Returns the errno on failure.
+/// Set every limit on the calling process (an exec child, which runs on the init's
+/// memory: a raw call, see [`crate::sys::raw_syscall`]). Returns the errno on failure.
 pub(crate) fn apply(limits: &[Rlimit]) -> std::result::Result<(), i32> {
     for l in limits {
         let lim = libc::rlimit { rlim_cur: l.value, rlim_max: l.value };
-        // SAFETY: lim is a valid rlimit.
-        if unsafe { libc::setrlimit(l.resource as libc::__rlimit_resource_t, &lim) } == -1 {
-            return Err(crate::sys::errno());
-        }
+        let args = [0, l.resource as usize, std::ptr::from_ref(&lim) as usize, 0];
+        // SAFETY: prlimit64 on this process (pid 0) with a valid new limit and no old one asked.
+        unsafe { crate::sys::raw_syscall(libc::SYS_prlimit64, &args) }?;
     }
     Ok(())
 }

@@ -29,6 +29,9 @@ use crate::{state, sys};
 /// How long `start` waits for the supervisor to build the sandbox.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a command without a timeout may take to start (to reach its `execve`).
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long teardown waits for the supervisor before killing it.
 const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -414,7 +417,15 @@ impl Inner {
         let theirs = pipes.theirs.each_ref().map(|fd| fd.as_raw_fd());
         self.send(&Request::Exec(spec), &theirs)?;
         drop(pipes.theirs);
-        process::await_start(id, pipes.mine, deadline)
+        // Sandboxed code can stop a child before its exec, so that the command never
+        // starts: it is given up at the deadline (or after a generous bound without one)
+        // and killed, not left behind.
+        let deadline = deadline.unwrap_or_else(|| Instant::now() + START_TIMEOUT);
+        let launched = process::await_start(id, pipes.mine, deadline);
+        if matches!(launched, Err(Error::Timeout { .. })) {
+            let _ = self.kill(Some(id), libc::SIGKILL);
+        }
+        launched
     }
 
     /// The command as the init runs it: environment merged, working directory chosen.

@@ -594,6 +594,9 @@ pub(crate) unsafe fn clone_vm(
     check_int(unsafe { libc::clone(entry, top.cast(), flags, arg) }, "clone", None)
 }
 
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("sys::raw_syscall knows the system call convention of x86_64 and aarch64 only");
+
 /// A system call made without the C library's wrapper: the result, or the errno, comes
 /// back in the return value, and `errno` is neither written nor read. For a child that
 /// shares this process's memory while the process runs on: `errno` is thread-local, and

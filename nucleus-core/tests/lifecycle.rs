@@ -158,4 +158,11 @@ fn lifecycle_init_keeps_serving_while_a_command_is_stopped_before_its_exec() {
     let out = sb.exec(&ExecRequest::new(["/bin/echo", "ok"]).timeout(Duration::from_secs(5))).unwrap();
     assert_eq!((out.stdout_text().as_str(), out.timed_out), ("ok\n", false));
     assert!(started.elapsed() < Duration::from_secs(3), "exec took {:?}", started.elapsed());
+    // The command that never started was killed when its start timed out: nothing is
+    // left stopped in the sandbox.
+    let out = sb.exec(&ExecRequest::new(["/bin/sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null"])).unwrap();
+    let text = out.stdout_text();
+    let stopped: Vec<&str> =
+        text.lines().filter(|line| line.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T'))).collect();
+    assert!(stopped.is_empty(), "stopped processes: {stopped:?}");
 }
