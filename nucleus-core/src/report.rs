@@ -148,7 +148,7 @@ pub(crate) fn build(
         "read_only_root",
         true,
         probe.root_readonly,
-        format!("statvfs(\"/\") read-only: {}", probe.root_readonly),
+        format!("statfs(\"/\") read-only: {}", probe.root_readonly),
     ));
     SecurityReport { layers, warnings }
 }
