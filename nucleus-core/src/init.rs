@@ -26,7 +26,7 @@ use crate::error::{errno_text, Error, Result};
 use crate::namespaces::{Namespace, ORDERED_NAMESPACES};
 use crate::protocol::{self, ExecSpec, Plan, Probe, Reply, Request, SetupStep};
 use crate::rlimits::{self, Rlimit};
-use crate::{caps, network, seccomp, sys};
+use crate::{caps, seccomp, sys};
 
 /// Run the init; never returns. `trees` are the prebuilt trees sent with the plan.
 pub(crate) fn run(plan: &Plan, control: &OwnedFd, sync: OwnedFd, trees: Vec<OwnedFd>) -> ! {
@@ -106,13 +106,9 @@ fn setup(plan: &Plan, sync: &OwnedFd, trees: Vec<OwnedFd>) -> Result<Option<i32>
         sys::unshare(libc::CLONE_NEWCGROUP)?;
     }
     let user = &plan.user;
-    // Made by the supervisor while this process built the root. Loopback is brought up
-    // before a root caller's init enters its user namespace, where it could not.
+    // Made (loopback up) by the supervisor while this process built the root.
     for ns in plan.namespaces_beside() {
         enter(sync, SetupStep::handing_over(ns), ns.flag())?;
-        if ns == Namespace::Net {
-            network::loopback_up()?;
-        }
     }
     // The bounding set goes while CAP_SETPCAP is still held; a change of uid away from
     // 0 (no user namespace) would drop it.

@@ -88,29 +88,43 @@ pub(crate) struct Holder {
     kinds: Vec<Namespace>,
 }
 
+/// The calls a namespace holder makes, as it reports the one that failed.
+const HOLDER_CALLS: [&str; 3] = ["setns(user)", "unshare", "bring up lo"];
+
 impl Holder {
     /// Start a child that unshares `kinds`, in this order, from inside the user
-    /// namespace open at `user`, if given (rootless: the sandbox's, which owns them).
+    /// namespace open at `user`, if given (rootless: the sandbox's, which owns them). In
+    /// a new network namespace it brings loopback up, off the init's path (and before a
+    /// root caller's user namespace, inside which it could not).
     pub(crate) fn spawn(kinds: Vec<Namespace>, user: Option<OwnedFd>) -> Result<Holder> {
         let (report, report_in_child) = sys::pipe()?;
         let parent = std::process::id() as libc::pid_t;
-        let flags: Vec<libc::c_int> = kinds.iter().map(|ns| ns.flag()).collect();
         let pid = sys::fork()?;
         if pid == 0 {
-            // SAFETY: plain system calls on data made before the fork. The child dies
+            // SAFETY: a plain system call. This child of a single-threaded process dies
             // with its parent, or when killed.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            // The failed call's index in HOLDER_CALLS, with its errno.
+            let failure: Option<(u8, i32)> = (|| {
+                if let Some(fd) = &user {
+                    sys::setns(fd.as_fd(), libc::CLONE_NEWUSER).map_err(|e| (0, e.errno().unwrap_or(0)))?;
+                }
+                for ns in &kinds {
+                    sys::unshare(ns.flag()).map_err(|e| (1, e.errno().unwrap_or(0)))?;
+                    if *ns == Namespace::Net {
+                        crate::network::loopback_up().map_err(|e| (2, e.errno().unwrap_or(0)))?;
+                    }
+                }
+                Ok(())
+            })()
+            .err();
+            // All went well: an index past HOLDER_CALLS.
+            let (call, errno) = failure.unwrap_or((u8::MAX, 0));
+            let [a, b, c, d] = errno.to_ne_bytes();
+            // SAFETY: plain system calls on a buffer of this function's.
             unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                // Negative: joining the user namespace failed; positive: an unshare did.
-                let joined = user.as_ref().map_or(true, |fd| libc::setns(fd.as_raw_fd(), libc::CLONE_NEWUSER) == 0);
-                let unshared = joined && flags.iter().all(|&flag| libc::unshare(flag) == 0);
-                let errno: i32 = match (joined, unshared) {
-                    (false, _) => -sys::errno(),
-                    (true, false) => sys::errno(),
-                    (true, true) => 0,
-                };
-                libc::write(report_in_child.as_raw_fd(), (&errno as *const i32).cast(), 4);
-                while errno == 0 && libc::getppid() == parent {
+                libc::write(report_in_child.as_raw_fd(), [call, a, b, c, d].as_ptr().cast(), 5);
+                while failure.is_none() && libc::getppid() == parent {
                     libc::pause();
                 }
                 libc::_exit(0)
@@ -122,14 +136,13 @@ impl Holder {
     /// Wait for the namespaces, write a new user namespace's maps from `user`, and open
     /// them.
     pub(crate) fn open(self, user: &UserPlan) -> Result<Vec<(Namespace, OwnedFd)>> {
-        let mut errno = [0u8; 4];
-        if sys::read(self.report.as_fd(), &mut errno)? != errno.len() {
+        let mut report = [0u8; 5];
+        if sys::read(self.report.as_fd(), &mut report)? != report.len() {
             return Err(Error::supervisor("the namespace holder died"));
         }
-        match i32::from_ne_bytes(errno) {
-            0 => {}
-            e if e < 0 => return Err(Error::Syscall { call: "setns(user)".into(), path: None, errno: -e }),
-            e => return Err(Error::Syscall { call: "unshare".into(), path: None, errno: e }),
+        let [call, a, b, c, d] = report;
+        if let Some(call) = HOLDER_CALLS.get(call as usize) {
+            return Err(Error::Syscall { call: (*call).into(), path: None, errno: i32::from_ne_bytes([a, b, c, d]) });
         }
         if self.kinds.contains(&Namespace::User) {
             user.write_maps(self.pid)?;
