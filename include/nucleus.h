@@ -594,8 +594,9 @@ void nucleus_exec_free(nucleus_exec *req);
  * Run `req` in the running sandbox `sb` to completion: feed its stdin, collect its
  * stdout and stderr, wait for it to end or for its timeout. A command that runs but
  * fails (non-zero exit, killed, timed out) is `NUCLEUS_OK` with a result saying so; a
- * command that cannot start is `NUCLEUS_EXEC_FAILED`; a sandbox that is not running is
- * `NUCLEUS_STATE`.
+ * command that cannot start is `NUCLEUS_EXEC_FAILED`; one that has not started (reached
+ * its `execve`) by its timeout, or within 30 s without one, is killed and the call
+ * returns `NUCLEUS_TIMEOUT`; a sandbox that is not running is `NUCLEUS_STATE`.
  *
  * Safe to call concurrently on the same sandbox (and with the same request) from any
  * number of threads: that is why `sb` is `const`.
@@ -780,7 +781,8 @@ void nucleus_pool_free(nucleus_pool *pool);
  * and `*stderr_fd` get the caller's ends of the command's pipes (close-on-exec set):
  * write to stdin and close it to send EOF; read stdout and stderr until EOF. The request
  * must not set stdin, a timeout or an output cap (those are for `nucleus_sandbox_exec`;
- * `NUCLEUS_INVALID_CONFIG` names the field).
+ * `NUCLEUS_INVALID_CONFIG` names the field). A command that has not started within 30 s
+ * is killed and the call returns `NUCLEUS_TIMEOUT`.
  *
  * Safe to call concurrently on the same sandbox from any number of threads.
  * Borrows `req` for the duration of the call; nucleus copies what it keeps.

@@ -20,6 +20,8 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
 use std::rc::Rc;
 
 use crate::error::{errno_text, Error, Result};
@@ -184,9 +186,8 @@ fn serve(control: &OwnedFd, sigchld: &OwnedFd, launcher: &mut Launcher) -> i32 {
             }
         }
     };
-    // Children still starting run on memory these entries own: it is not freed under
-    // them. The init exits now, and every process of the sandbox with it.
-    std::mem::forget(commands.starting);
+    // Children still starting keep the memory they run on (see `Launch`); the init exits
+    // now, and every process of the sandbox with it.
     code
 }
 
@@ -356,10 +357,12 @@ struct Launch {
     /// The read end of the child's close-on-exec pipe: it hangs up when the child has
     /// exec'd or exited, and then holds the child's failure, if it failed.
     pipe: OwnedFd,
-    /// What the child reads, boxed: the child has its address.
-    child: Box<Child>,
+    /// What the child reads (from `Box::into_raw`: the child has its address). Freed
+    /// only by [`Launcher::reclaim`], like the stack: a launch dropped any other way (the
+    /// init ending, or unwinding) leaves both to a child that may still run on them.
+    child: NonNull<Child>,
     /// What the child runs on.
-    stack: sys::Stack,
+    stack: ManuallyDrop<sys::Stack>,
 }
 
 impl Launcher {
@@ -397,17 +400,19 @@ impl Launcher {
         // Blocked so that no handler of the init runs in the child before it has reset
         // the dispositions; the child then clears its mask.
         let mask = sys::block_all_signals();
-        let arg = std::ptr::from_ref::<Child>(&child).cast_mut().cast();
+        let child = NonNull::from(Box::leak(child));
         // SAFETY: `child_main` only makes raw system calls on `child` and runs on `stack`;
-        // both move into the `Launch`, which keeps them in place and unchanged until the
+        // both go into the `Launch`, which keeps them in place and unchanged until the
         // child no longer runs on them (the pipe has hung up).
-        let pid = unsafe { sys::clone_vm(&stack, child_main, arg) };
+        let pid = unsafe { sys::clone_vm(&stack, child_main, child.as_ptr().cast()) };
         sys::set_sigmask(&mask);
         // The child has its own copy of the write end: the pipe hangs up when that closes.
         drop(failure_fd);
         match pid {
-            Ok(pid) => Ok(Launch { pid, pipe, child, stack }),
+            Ok(pid) => Ok(Launch { pid, pipe, child, stack: ManuallyDrop::new(stack) }),
             Err(e) => {
+                // SAFETY: no child was made; this is the box leaked above, freed once.
+                drop(unsafe { Box::from_raw(child.as_ptr()) });
                 self.spare_stacks.push(stack);
                 Err(e)
             }
@@ -417,7 +422,10 @@ impl Launcher {
     /// Take back the memory of a child that no longer runs on it (its pipe hung up).
     fn reclaim(&mut self, launch: Launch) {
         let Launch { stack, child, .. } = launch;
-        drop(child);
+        // SAFETY: the box `start` made for this launch, taken back once, now that the
+        // child has exec'd or exited.
+        drop(unsafe { Box::from_raw(child.as_ptr()) });
+        let stack = ManuallyDrop::into_inner(stack);
         if self.spare_stacks.len() < SPARE_STACKS {
             self.spare_stacks.push(stack);
         }

@@ -217,18 +217,32 @@ impl Pipes {
 }
 
 /// After the request went out: wait until the init reports the command running (its
-/// `execve` succeeded) or failed to start, until `deadline`.
-pub(crate) fn await_start(id: u64, mine: [OwnedFd; 4], deadline: Instant) -> Result<Launched> {
+/// `execve` succeeded) or failed to start, until `deadline`. With `cancel`, it is asked
+/// every 100 ms; `None` when it says to stop waiting.
+pub(crate) fn await_start(
+    id: u64,
+    mine: [OwnedFd; 4],
+    deadline: Instant,
+    mut cancel: Option<&mut dyn FnMut() -> bool>,
+) -> Result<Option<Launched>> {
     let [stdin, stdout, stderr, reply] = mine;
     let waiting = Instant::now();
-    if let Err(e) = wait_readable(&reply, Some(deadline), "command start") {
-        return Err(match e {
-            Error::Timeout { what, .. } => Error::Timeout { what, after: waiting.elapsed() },
-            e => e,
-        });
+    let mut fds = [libc::pollfd { fd: reply.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let slice = if cancel.is_some() { left.min(CANCEL_CHECK) } else { left };
+        if sys::poll(&mut fds, Some(slice))? > 0 {
+            break;
+        }
+        if cancel.as_mut().is_some_and(|cancel| cancel()) {
+            return Ok(None);
+        }
+        if left.is_zero() {
+            return Err(Error::Timeout { what: "command start".into(), after: waiting.elapsed() });
+        }
     }
     match protocol::recv::<Reply>(&reply)? {
-        Some((Reply::Started { pid }, _)) => Ok(Launched { id, pid, stdin, stdout, stderr, reply }),
+        Some((Reply::Started { pid }, _)) => Ok(Some(Launched { id, pid, stdin, stdout, stderr, reply })),
         Some((Reply::Failed(e), _)) => Err(e),
         Some((other, _)) => Err(Error::supervisor(format!("unexpected reply {other:?}"))),
         None => Err(Error::supervisor("the sandbox ended before the command started")),

@@ -205,7 +205,9 @@ impl Sandbox {
         self.inner.life().supervisor.as_ref().map(Supervisor::pid)
     }
 
-    /// Run a command to completion and collect its output.
+    /// Run a command to completion and collect its output. A command that has not
+    /// started (reached its `execve`) by its timeout, or within 30 s without one, is
+    /// killed and reported as a timeout: sandboxed code can stop a command before its exec.
     pub fn exec(&self, request: &ExecRequest) -> Result<ExecOutput> {
         self.run(request, None).map(|out| out.expect("only a cancelled command has no output"))
     }
@@ -221,14 +223,17 @@ impl Sandbox {
         self.run(request, Some(cancel))
     }
 
-    fn run(&self, request: &ExecRequest, cancel: Option<&mut dyn FnMut() -> bool>) -> Result<Option<ExecOutput>> {
+    fn run(&self, request: &ExecRequest, mut cancel: Option<&mut dyn FnMut() -> bool>) -> Result<Option<ExecOutput>> {
         request.validate()?;
         let started = Instant::now();
         let deadline = request.timeout.map(|t| started + t);
         // Read before the command starts, so an OOM kill right at its start is counted.
         let cgroups = self.inner.cgroups.as_ref();
         let oom_kills_before = cgroups.and_then(Cgroups::oom_kills);
-        let launched = self.inner.launch(request, deadline)?;
+        let asked = cancel.as_mut().map(|c| &mut **c as &mut dyn FnMut() -> bool);
+        let Some(launched) = self.inner.launch(request, deadline, asked)? else {
+            return Ok(None);
+        };
         let id = launched.id;
         let inner = &self.inner;
         let max = request.max_output.unwrap_or(process::DEFAULT_MAX_OUTPUT);
@@ -263,10 +268,12 @@ impl Sandbox {
         self.inner.cgroups.as_ref().map(Cgroups::dirs).unwrap_or_default()
     }
 
-    /// Start a command and return at once with its streams.
+    /// Start a command and return with its streams as soon as it runs (its `execve`
+    /// succeeded). One that has not started within 30 s is killed and reported as a
+    /// timeout.
     pub fn spawn(&self, request: &ExecRequest) -> Result<Process> {
         request.validate_for_spawn()?;
-        let launched = self.inner.launch(request, None)?;
+        let launched = self.inner.launch(request, None, None)?.ok_or_else(|| Error::internal("a start with no cancel stopped"))?;
         let id = launched.id;
         let inner = Arc::downgrade(&self.inner);
         let killer = Box::new(move |signal| match inner.upgrade() {
@@ -289,7 +296,7 @@ impl Sandbox {
         request.timeout = Some(SETUP_TIMEOUT);
         let started = Instant::now();
         let deadline = Some(started + SETUP_TIMEOUT);
-        let launched = self.inner.launch_spec(&request, true, deadline)?;
+        let launched = self.inner.launch_spec(&request, true, deadline, None)?.ok_or_else(|| Error::internal("a start with no cancel stopped"))?;
         let id = launched.id;
         let kill = || self.inner.kill(Some(id), libc::SIGKILL);
         let out = process::collect(launched, &[], process::DEFAULT_MAX_OUTPUT, deadline, started, kill, None)?
@@ -403,13 +410,24 @@ impl Inner {
         }
     }
 
-    /// Send an exec request and wait until the command runs.
-    fn launch(&self, request: &ExecRequest, deadline: Option<Instant>) -> Result<process::Launched> {
-        self.launch_spec(request, false, deadline)
+    /// Send an exec request and wait until the command runs (`None`: `cancel` said stop).
+    fn launch(
+        &self,
+        request: &ExecRequest,
+        deadline: Option<Instant>,
+        cancel: Option<&mut dyn FnMut() -> bool>,
+    ) -> Result<Option<process::Launched>> {
+        self.launch_spec(request, false, deadline, cancel)
     }
 
     /// Send an exec (or probe) request and wait until the child runs.
-    fn launch_spec(&self, request: &ExecRequest, probe: bool, deadline: Option<Instant>) -> Result<process::Launched> {
+    fn launch_spec(
+        &self,
+        request: &ExecRequest,
+        probe: bool,
+        deadline: Option<Instant>,
+        cancel: Option<&mut dyn FnMut() -> bool>,
+    ) -> Result<Option<process::Launched>> {
         self.require_running()?;
         let id = self.next_exec.fetch_add(1, Ordering::Relaxed);
         let spec = protocol::ExecSpec { probe, ..self.exec_spec(id, request) };
@@ -418,11 +436,12 @@ impl Inner {
         self.send(&Request::Exec(spec), &theirs)?;
         drop(pipes.theirs);
         // Sandboxed code can stop a child before its exec, so that the command never
-        // starts: it is given up at the deadline (or after a generous bound without one)
-        // and killed, not left behind.
+        // starts: it is given up at the deadline (or after a generous bound without one),
+        // or when cancelled. A command that did not come out started is killed, in case
+        // it still runs: the caller could not reach it any more.
         let deadline = deadline.unwrap_or_else(|| Instant::now() + START_TIMEOUT);
-        let launched = process::await_start(id, pipes.mine, deadline);
-        if matches!(launched, Err(Error::Timeout { .. })) {
+        let launched = process::await_start(id, pipes.mine, deadline, cancel);
+        if !matches!(launched, Ok(Some(_))) {
             let _ = self.kill(Some(id), libc::SIGKILL);
         }
         launched

@@ -625,7 +625,9 @@ pub(crate) unsafe fn raw_syscall(nr: libc::c_long, args: &[usize]) -> std::resul
             options(nostack),
         );
     }
-    // SAFETY: as above (number in x8, arguments and result in x0 to x5).
+    // SAFETY: as above (number in x8, arguments and result in x0 to x5). The kernel
+    // keeps every other general and FP/SIMD register; SVE/SME state beyond those it may
+    // drop, and this crate is not built with them.
     #[cfg(target_arch = "aarch64")]
     unsafe {
         std::arch::asm!(

@@ -217,8 +217,9 @@ pub unsafe extern "C" fn nucleus_exec_free(req: *mut nucleus_exec) {
 /// Run `req` in the running sandbox `sb` to completion: feed its stdin, collect its
 /// stdout and stderr, wait for it to end or for its timeout. A command that runs but
 /// fails (non-zero exit, killed, timed out) is `NUCLEUS_OK` with a result saying so; a
-/// command that cannot start is `NUCLEUS_EXEC_FAILED`; a sandbox that is not running is
-/// `NUCLEUS_STATE`.
+/// command that cannot start is `NUCLEUS_EXEC_FAILED`; one that has not started (reached
+/// its `execve`) by its timeout, or within 30 s without one, is killed and the call
+/// returns `NUCLEUS_TIMEOUT`; a sandbox that is not running is `NUCLEUS_STATE`.
 ///
 /// Safe to call concurrently on the same sandbox (and with the same request) from any
 /// number of threads: that is why `sb` is `const`.

@@ -24,7 +24,8 @@ impl Handle for nucleus_process {
 /// and `*stderr_fd` get the caller's ends of the command's pipes (close-on-exec set):
 /// write to stdin and close it to send EOF; read stdout and stderr until EOF. The request
 /// must not set stdin, a timeout or an output cap (those are for `nucleus_sandbox_exec`;
-/// `NUCLEUS_INVALID_CONFIG` names the field).
+/// `NUCLEUS_INVALID_CONFIG` names the field). A command that has not started within 30 s
+/// is killed and the call returns `NUCLEUS_TIMEOUT`.
 ///
 /// Safe to call concurrently on the same sandbox from any number of threads.
 /// Borrows `req` for the duration of the call; nucleus copies what it keeps.
