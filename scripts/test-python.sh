@@ -39,12 +39,17 @@ chmod -R o+rX "$root/target/python-venv" "$root/bindings/python" "$root/examples
 # -rxs: list skipped tests and known failures (xfail) with their reasons.
 pytest_args=(-p no:cacheprovider -q -rxs bindings/python/tests)
 status=0
+# pytest's temporary directories go in directories of this run's own, removed at the end,
+# rather than in /tmp/pytest-of-<user>, which pytest keeps.
+root_tmp=$(mktemp -d)
+user_tmp=$(runuser -u "$TEST_USER" -- mktemp -d)
+trap 'rm -rf "$root_tmp" "$user_tmp"' EXIT
 
 echo "== pytest (root)"
-PYTHONDONTWRITEBYTECODE=1 "$vpy" -m pytest "${pytest_args[@]}" || status=1
+PYTHONDONTWRITEBYTECODE=1 "$vpy" -m pytest "${pytest_args[@]}" --basetemp "$root_tmp/pytest" || status=1
 
 echo "== pytest (rootless, as $TEST_USER)"
 runuser -u "$TEST_USER" -- env -C "$root" -u XDG_RUNTIME_DIR HOME="/home/$TEST_USER" \
-  PYTHONDONTWRITEBYTECODE=1 "$vpy" -m pytest "${pytest_args[@]}" || status=1
+  PYTHONDONTWRITEBYTECODE=1 "$vpy" -m pytest "${pytest_args[@]}" --basetemp "$user_tmp/pytest" || status=1
 
 exit $status
