@@ -231,7 +231,7 @@ impl Sandbox {
         let cgroups = self.inner.cgroups.as_ref();
         let oom_kills_before = cgroups.and_then(Cgroups::oom_kills);
         let asked = cancel.as_mut().map(|c| &mut **c as &mut dyn FnMut() -> bool);
-        let Some(launched) = self.inner.launch(request, deadline, asked)? else {
+        let Some(launched) = self.inner.launch_spec(request, false, deadline, asked)? else {
             return Ok(None);
         };
         let id = launched.id;
@@ -273,7 +273,7 @@ impl Sandbox {
     /// timeout.
     pub fn spawn(&self, request: &ExecRequest) -> Result<Process> {
         request.validate_for_spawn()?;
-        let launched = self.inner.launch(request, None, None)?.ok_or_else(|| Error::internal("a start with no cancel stopped"))?;
+        let launched = self.inner.launch(request, false, None)?;
         let id = launched.id;
         let inner = Arc::downgrade(&self.inner);
         let killer = Box::new(move |signal| match inner.upgrade() {
@@ -296,7 +296,7 @@ impl Sandbox {
         request.timeout = Some(SETUP_TIMEOUT);
         let started = Instant::now();
         let deadline = Some(started + SETUP_TIMEOUT);
-        let launched = self.inner.launch_spec(&request, true, deadline, None)?.ok_or_else(|| Error::internal("a start with no cancel stopped"))?;
+        let launched = self.inner.launch(&request, true, deadline)?;
         let id = launched.id;
         let kill = || self.inner.kill(Some(id), libc::SIGKILL);
         let out = process::collect(launched, &[], process::DEFAULT_MAX_OUTPUT, deadline, started, kill, None)?
@@ -410,17 +410,14 @@ impl Inner {
         }
     }
 
-    /// Send an exec request and wait until the command runs (`None`: `cancel` said stop).
-    fn launch(
-        &self,
-        request: &ExecRequest,
-        deadline: Option<Instant>,
-        cancel: Option<&mut dyn FnMut() -> bool>,
-    ) -> Result<Option<process::Launched>> {
-        self.launch_spec(request, false, deadline, cancel)
+    /// [`Inner::launch_spec`] that cannot be cancelled.
+    fn launch(&self, request: &ExecRequest, probe: bool, deadline: Option<Instant>) -> Result<process::Launched> {
+        let launched = self.launch_spec(request, probe, deadline, None)?;
+        launched.ok_or_else(|| Error::internal("a start with no cancel stopped"))
     }
 
-    /// Send an exec (or probe) request and wait until the child runs.
+    /// Send an exec (or probe) request and wait until the child runs (`None`: `cancel`
+    /// said stop).
     fn launch_spec(
         &self,
         request: &ExecRequest,
