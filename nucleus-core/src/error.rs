@@ -201,6 +201,15 @@ impl Error {
             Error::WithCleanup { primary: Box::new(self), cleanup }
         }
     }
+
+    /// `Ok` when there are no errors, else the first one with the others attached.
+    pub(crate) fn first_of(mut errors: Vec<Error>) -> Result<()> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let primary = errors.remove(0);
+        Err(primary.with_cleanup(errors))
+    }
 }
 
 fn path_suffix(path: &Option<PathBuf>) -> String {

@@ -146,11 +146,7 @@ impl Pool {
         if panicked {
             errors.push(Error::internal("the pool's refill thread panicked"));
         }
-        if errors.is_empty() {
-            return Ok(());
-        }
-        let primary = errors.remove(0);
-        Err(primary.with_cleanup(errors))
+        Error::first_of(errors)
     }
 }
 

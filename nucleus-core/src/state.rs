@@ -8,7 +8,9 @@
 //! workspace in the temporary directory; a host crash can leave a record cut short,
 //! which [`cleanup_stale`] removes.
 
+use std::ffi::{CStr, CString};
 use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -153,54 +155,173 @@ fn entries(root: &Path) -> Result<Vec<(String, Entry)>> {
 }
 
 /// Remove a directory tree nucleus created, even where sandboxed code took away the
-/// write or search permission of a directory inside it. Never follows symlinks.
+/// read, write or search permission of a directory inside it, or made it deeper than this
+/// process may open descriptors: it holds two at a time, climbing back up through `..`.
+/// Never follows symlinks.
 pub(crate) fn remove_tree(dir: &Path) -> Result<()> {
     // Most workspaces are left empty: one rmdir instead of a walk.
     if std::fs::remove_dir(dir).is_ok() {
         return Ok(());
     }
-    if let Err(first) = std::fs::remove_dir_all(dir) {
-        if first.kind() == std::io::ErrorKind::NotFound {
-            return Ok(());
-        }
-        restore_dir_permissions(dir);
-        std::fs::remove_dir_all(dir).map_err(|e| io_error("remove workspace", dir, e))?;
-    }
-    Ok(())
+    let top = match open_dir(None, &sys::cpath(dir)?) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        other => other.map_err(|e| io_error("open", dir, e))?,
+    };
+    empty_tree(top).map_err(|e| io_error("remove workspace", dir, e))?;
+    std::fs::remove_dir(dir).map_err(|e| io_error("remove workspace", dir, e))
 }
 
-fn restore_dir_permissions(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::symlink_metadata(dir) {
-        if meta.is_dir() {
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-            if let Ok(entries) = std::fs::read_dir(dir) {
-                for entry in entries.flatten() {
-                    restore_dir_permissions(&entry.path());
-                }
-            }
+/// A directory on the way down: its name in its parent, its identity, and the
+/// subdirectories it still holds.
+struct Level {
+    name: Option<CString>,
+    id: (u64, u64),
+    pending: Vec<CString>,
+}
+
+/// Remove everything below the directory open at `top`, depth first.
+fn empty_tree(top: OwnedFd) -> std::io::Result<()> {
+    let mut cur = top;
+    let mut levels = vec![Level { name: None, id: take_over(&cur)?, pending: clear_files(&cur)? }];
+    loop {
+        let level = levels.last_mut().expect("the top level is popped last");
+        if let Some(name) = level.pending.pop() {
+            let child = match open_dir(Some(&cur), &name) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                other => other?,
+            };
+            levels.push(Level { name: Some(name), id: take_over(&child)?, pending: clear_files(&child)? });
+            cur = child;
+            continue;
         }
+        let Some(Level { name: Some(name), .. }) = levels.pop() else { return Ok(()) };
+        // Back up to the parent, which must be the directory this one was opened from.
+        let parent = open_dir(Some(&cur), c"..")?;
+        if Some(identity(&parent)?) != levels.last().map(|l| l.id) {
+            return Err(std::io::Error::from_raw_os_error(libc::ESTALE));
+        }
+        // SAFETY: a directory descriptor and a C string.
+        sys_result(unsafe { libc::unlinkat(parent.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) })?;
+        cur = parent;
+    }
+}
+
+/// Unlink every entry of `dir` that is not a directory; return the names of the
+/// directories.
+fn clear_files(dir: &OwnedFd) -> std::io::Result<Vec<CString>> {
+    let mut subdirs = Vec::new();
+    // SAFETY: fdopendir takes a descriptor of its own (a duplicate), which closedir closes.
+    let stream = unsafe { libc::fdopendir(libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0)) };
+    if stream.is_null() {
+        return Err(std::io::Error::last_os_error());
+    }
+    let result = (|| loop {
+        // SAFETY: stream is open; the entry is read before the next readdir.
+        let entry = unsafe { libc::readdir(stream) };
+        if entry.is_null() {
+            return Ok(());
+        }
+        // SAFETY: d_name is NUL-terminated within the entry.
+        let (name, kind) = unsafe { (CStr::from_ptr((*entry).d_name.as_ptr()).to_owned(), (*entry).d_type) };
+        if name.as_bytes() == b"." || name.as_bytes() == b".." {
+            continue;
+        }
+        if kind == libc::DT_DIR || (kind == libc::DT_UNKNOWN && is_dir_at(dir, &name)) {
+            subdirs.push(name);
+        } else {
+            // SAFETY: a directory descriptor and a C string.
+            sys_result(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) })?;
+        }
+    })();
+    // SAFETY: stream came from fdopendir and is closed once.
+    unsafe { libc::closedir(stream) };
+    result.map(|()| subdirs)
+}
+
+/// Open directory `name` (at `parent`, or a path) for reading, without following a
+/// symlink. One that cannot be read gets its owner's permissions back first.
+fn open_dir(parent: Option<&OwnedFd>, name: &CStr) -> std::io::Result<OwnedFd> {
+    let at = parent.map_or(libc::AT_FDCWD, |p| p.as_raw_fd());
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: a directory descriptor (or AT_FDCWD) and a C string.
+    let open = || sys_result(unsafe { libc::openat(at, name.as_ptr(), flags) });
+    let fd = match open() {
+        Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+            // SAFETY: as above.
+            sys_result(unsafe { libc::fchmodat(at, name.as_ptr(), 0o700, 0) })?;
+            open()?
+        }
+        other => other?,
+    };
+    // SAFETY: fd was just opened and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The identity of the directory open at `dir`, after giving its owner full access to it
+/// again (sandboxed code may have taken away what removing its entries needs).
+fn take_over(dir: &OwnedFd) -> std::io::Result<(u64, u64)> {
+    let st = fstat(dir)?;
+    if st.st_mode & 0o700 != 0o700 {
+        // SAFETY: a directory descriptor.
+        sys_result(unsafe { libc::fchmod(dir.as_raw_fd(), 0o700) })?;
+    }
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// The device and inode of an open file.
+fn identity(fd: &OwnedFd) -> std::io::Result<(u64, u64)> {
+    fstat(fd).map(|st| (st.st_dev, st.st_ino))
+}
+
+fn fstat(fd: &OwnedFd) -> std::io::Result<libc::stat> {
+    // SAFETY: st is plain data written by the call before it is read.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        sys_result(libc::fstat(fd.as_raw_fd(), &mut st)).map(|_| st)
+    }
+}
+
+/// Whether `name` at `dir` is a directory (not following a symlink).
+fn is_dir_at(dir: &OwnedFd, name: &CStr) -> bool {
+    // SAFETY: st is plain data written by the call before it is read.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstatat(dir.as_raw_fd(), name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFDIR
+    }
+}
+
+/// A C call's result as an `io::Result` (-1 is the failure, with errno).
+fn sys_result(r: i32) -> std::io::Result<i32> {
+    if r == -1 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(r)
     }
 }
 
 /// Clean up after sandboxes whose supervisor is gone: remove their private workspaces,
 /// cgroups and records. Returns the ids cleaned. Safe to run while other sandboxes are live.
+/// A sandbox that cannot be cleaned does not hold up the others: the error names every
+/// failure, and its record stays for the next call.
 pub fn cleanup_stale(root: Option<&Path>) -> Result<Vec<String>> {
     let root = root.map_or_else(default_root, Path::to_path_buf);
     let mut cleaned = Vec::new();
+    let mut errors = Vec::new();
     for (id, entry) in entries(&root)? {
-        match entry {
-            Entry::Whole(record) => {
-                if clean_if_stale(&root, &record)? {
+        let result = match entry {
+            Entry::Whole(record) => clean_if_stale(&root, &record).map(|stale| {
+                if stale {
                     cleaned.push(record.id);
                 }
-            }
-            Entry::Cut => remove(&root, &id)?,
+            }),
+            Entry::Cut => remove(&root, &id),
             // Another version's: its own library cleans it.
-            Entry::Foreign => {}
-        }
+            Entry::Foreign => Ok(()),
+        };
+        errors.extend(result.err());
     }
-    Ok(cleaned)
+    Error::first_of(errors).map(|()| cleaned)
 }
 
 /// Clean up after sandbox `id` if its supervisor is gone; true if there was anything.
@@ -212,16 +333,21 @@ pub(crate) fn cleanup_one(root: &Path, id: &str) -> Result<bool> {
     clean_if_stale(root, &record)
 }
 
+/// Every part is tried even when another fails; the record goes last, once the rest is
+/// gone, so that a later call can retry.
 fn clean_if_stale(root: &Path, record: &Record) -> Result<bool> {
     if record.supervisor_alive() {
         return Ok(false);
     }
+    let mut errors = Vec::new();
     if let Some(ws) = &record.private_workspace {
-        remove_tree(ws)?;
+        errors.extend(remove_tree(ws).err());
     }
-    crate::cgroups::remove(&record.id, &record.cgroups)?;
-    remove(root, &record.id)?;
-    Ok(true)
+    errors.extend(crate::cgroups::remove(&record.id, &record.cgroups).err());
+    if errors.is_empty() {
+        errors.extend(remove(root, &record.id).err());
+    }
+    Error::first_of(errors).map(|()| true)
 }
 
 #[cfg(test)]
@@ -273,6 +399,31 @@ mod tests {
         assert_eq!(list(&root).unwrap(), vec![live]);
         remove(&root, "live").unwrap();
         remove(&root, "live").unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_cleaned_holds_up_no_other() {
+        let root = scratch("holdup");
+        ensure_root(&root).unwrap();
+        let ws = root.join("ws");
+        std::fs::create_dir_all(ws.join("a/b")).unwrap();
+        let dead = |id: &str| Record {
+            id: id.into(),
+            supervisor_pid: std::process::id() as i32,
+            supervisor_start: 1,
+            private_workspace: None,
+            cgroups: Vec::new(),
+        };
+        // A cgroup not named after its sandbox is refused: this record cannot be cleaned.
+        let stuck = Record { cgroups: vec![root.join("not-stuck")], ..dead("stuck") };
+        let fine = Record { private_workspace: Some(ws.clone()), ..dead("fine") };
+        write(&root, &stuck).unwrap();
+        write(&root, &fine).unwrap();
+        let e = cleanup_stale(Some(&root)).unwrap_err();
+        assert!(e.to_string().contains("not-stuck"), "{e}");
+        assert!(!ws.exists() && !record_path(&root, "fine").exists());
+        assert!(record_path(&root, "stuck").exists(), "kept for the next call");
         std::fs::remove_dir_all(&root).unwrap();
     }
 

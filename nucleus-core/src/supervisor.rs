@@ -282,11 +282,7 @@ impl Owned<'_> {
                 errors.push(e);
             }
         }
-        match errors.len() {
-            0 => Ok(()),
-            1 => Err(errors.remove(0)),
-            _ => Err(errors.remove(0).with_cleanup(errors)),
-        }
+        Error::first_of(errors)
     }
 }
 

@@ -31,6 +31,55 @@ fn cleanup_child_body() {
     handle.join().unwrap();
 }
 
+const DEEP_ENV: &str = "NUCLEUS_TEST_DEEP_CHILD";
+
+/// Not a test on its own: run by the test below in a process allowed 64 descriptors,
+/// fewer than the levels of the tree its sandboxes leave in their workspaces. Reports
+/// how destroy, and cleanup_stale after a killed supervisor, removed them.
+#[test]
+#[ignore = "run by cleanup tests as a child process"]
+fn cleanup_deep_child_body() {
+    if std::env::var_os(DEEP_ENV).is_none() {
+        return;
+    }
+    // Before the first sandbox: the zygote and its supervisors inherit the limit.
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    limit.rlim_cur = 64;
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    // A private state root: cleanup_stale here must not race other tests' records.
+    let root = scratch_dir("deep-state");
+    let config = SandboxConfig { state_root: Some(root.clone()), ..SandboxConfig::new() };
+    // 200 levels, one of them no longer readable, writable or searchable.
+    let deep = "mkdir -p $(printf 'd/%.0s' $(seq 200)) && touch d/d/d/f && chmod 000 d/d/d";
+    let destroyed = start(config.clone());
+    sh_ok(&destroyed, deep);
+    let first = destroyed.workspace_path().unwrap();
+    let destroy = if destroyed.destroy().is_ok() { "destroyed" } else { "destroy-failed" };
+    let stale = start(config);
+    sh_ok(&stale, deep);
+    let second = stale.workspace_path().unwrap();
+    let supervisor = stale.supervisor_pid().unwrap();
+    unsafe { libc::kill(supervisor, libc::SIGKILL) };
+    assert!(eventually(10, || !alive(supervisor)));
+    let cleanup = match nucleus_core::cleanup_stale(Some(&root)) {
+        Ok(cleaned) if cleaned == [stale.id().to_string()] => "cleaned",
+        _ => "cleanup-failed",
+    };
+    let gone = |dir: &std::path::Path| if dir.exists() { "left" } else { "gone" };
+    let (first, second) = (gone(&first), gone(&second));
+    drop(stale);
+    std::fs::remove_dir_all(&root).unwrap();
+    println!("READY {destroy} {first} {cleanup} {second}");
+}
+
+#[test]
+fn cleanup_a_workspace_deeper_than_the_descriptors_allowed_is_removed() {
+    let (mut child, report) = spawn_test_child("cleanup_deep_child_body", DEEP_ENV);
+    child.wait().unwrap();
+    assert_eq!(report, ["destroyed", "gone", "cleaned", "gone"]);
+}
+
 struct Owned {
     id: String,
     supervisor: i32,
