@@ -360,6 +360,17 @@ mod tests {
         dir
     }
 
+    /// The record of a sandbox whose supervisor is gone (this process, started at another time).
+    fn stale(id: &str) -> Record {
+        Record {
+            id: id.into(),
+            supervisor_pid: std::process::id() as i32,
+            supervisor_start: 1,
+            private_workspace: None,
+            cgroups: Vec::new(),
+        }
+    }
+
     #[test]
     fn records_round_trip_and_stale_ones_are_cleaned() {
         let root = scratch("roundtrip");
@@ -369,20 +380,8 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(ws.join("locked"), std::fs::Permissions::from_mode(0o000)).unwrap();
         let me = std::process::id() as i32;
-        let live = Record {
-            id: "live".into(),
-            supervisor_pid: me,
-            supervisor_start: sys::process_start_time(me).unwrap(),
-            private_workspace: None,
-            cgroups: Vec::new(),
-        };
-        let dead = Record {
-            id: "dead".into(),
-            supervisor_pid: me,
-            supervisor_start: 1,
-            private_workspace: Some(ws.clone()),
-            cgroups: Vec::new(),
-        };
+        let live = Record { supervisor_start: sys::process_start_time(me).unwrap(), ..stale("live") };
+        let dead = Record { private_workspace: Some(ws.clone()), ..stale("dead") };
         write(&root, &live).unwrap();
         write(&root, &dead).unwrap();
         // What a host crash can leave of a record that was never synced.
@@ -408,16 +407,9 @@ mod tests {
         ensure_root(&root).unwrap();
         let ws = root.join("ws");
         std::fs::create_dir_all(ws.join("a/b")).unwrap();
-        let dead = |id: &str| Record {
-            id: id.into(),
-            supervisor_pid: std::process::id() as i32,
-            supervisor_start: 1,
-            private_workspace: None,
-            cgroups: Vec::new(),
-        };
         // A cgroup not named after its sandbox is refused: this record cannot be cleaned.
-        let stuck = Record { cgroups: vec![root.join("not-stuck")], ..dead("stuck") };
-        let fine = Record { private_workspace: Some(ws.clone()), ..dead("fine") };
+        let stuck = Record { cgroups: vec![root.join("not-stuck")], ..stale("stuck") };
+        let fine = Record { private_workspace: Some(ws.clone()), ..stale("fine") };
         write(&root, &stuck).unwrap();
         write(&root, &fine).unwrap();
         let e = cleanup_stale(Some(&root)).unwrap_err();
