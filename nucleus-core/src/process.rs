@@ -223,23 +223,11 @@ pub(crate) fn await_start(
     id: u64,
     mine: [OwnedFd; 4],
     deadline: Instant,
-    mut cancel: Option<&mut dyn FnMut() -> bool>,
+    cancel: Option<&mut dyn FnMut() -> bool>,
 ) -> Result<Option<Launched>> {
     let [stdin, stdout, stderr, reply] = mine;
-    let waiting = Instant::now();
-    let mut fds = [libc::pollfd { fd: reply.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let slice = if cancel.is_some() { left.min(CANCEL_CHECK) } else { left };
-        if sys::poll(&mut fds, Some(slice))? > 0 {
-            break;
-        }
-        if cancel.as_mut().is_some_and(|cancel| cancel()) {
-            return Ok(None);
-        }
-        if left.is_zero() {
-            return Err(Error::Timeout { what: "command start".into(), after: waiting.elapsed() });
-        }
+    if !wait_readable(&reply, Some(deadline), "command start", cancel)? {
+        return Ok(None);
     }
     match protocol::recv::<Reply>(&reply)? {
         Some((Reply::Started { pid }, _)) => Ok(Some(Launched { id, pid, stdin, stdout, stderr, reply })),
@@ -249,18 +237,37 @@ pub(crate) fn await_start(
     }
 }
 
-fn wait_readable(fd: &OwnedFd, deadline: Option<Instant>, what: &str) -> Result<()> {
+/// Wait until `fd` is readable: `true`. With `cancel`, it is asked every 100 ms: `false`
+/// once it says to stop. Past `deadline`, a timeout naming `what`.
+fn wait_readable(
+    fd: &OwnedFd,
+    deadline: Option<Instant>,
+    what: &str,
+    mut cancel: Option<&mut dyn FnMut() -> bool>,
+) -> Result<bool> {
+    let waiting = Instant::now();
     let mut fds = [libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
     loop {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if sys::poll(&mut fds, left)? > 0 {
-            return Ok(());
+        if sys::poll(&mut fds, poll_slice(left, cancel.is_some()))? > 0 {
+            return Ok(true);
         }
-        if let (Some(left), Some(_)) = (left, deadline) {
-            if left.is_zero() {
-                return Err(Error::Timeout { what: what.into(), after: Duration::ZERO });
-            }
+        if cancel.as_mut().is_some_and(|cancel| cancel()) {
+            return Ok(false);
         }
+        if left.is_some_and(|left| left.is_zero()) {
+            return Err(Error::Timeout { what: what.into(), after: waiting.elapsed() });
+        }
+    }
+}
+
+/// How long one poll waits: what is `left` before the deadline (`None`: no deadline), at
+/// most [`CANCEL_CHECK`] when there is a cancel to ask.
+fn poll_slice(left: Option<Duration>, cancellable: bool) -> Option<Duration> {
+    match (left, cancellable) {
+        (left, false) => left,
+        (None, true) => Some(CANCEL_CHECK),
+        (Some(left), true) => Some(left.min(CANCEL_CHECK)),
     }
 }
 
@@ -335,11 +342,8 @@ pub(crate) fn collect(
         if let Some(fd) = &stdin {
             fds.push(libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 });
         }
-        let mut left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if cancel.is_some() {
-            left = Some(left.map_or(CANCEL_CHECK, |l| l.min(CANCEL_CHECK)));
-        }
-        sys::poll(&mut fds, left)?;
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        sys::poll(&mut fds, poll_slice(left, cancel.is_some()))?;
         if let Some(cancel) = cancel.as_mut() {
             if cancel() {
                 kill()?;
@@ -478,9 +482,10 @@ impl Process {
         if let Some(status) = self.status {
             return Ok(Some(status));
         }
-        match wait_readable(&self.reply, deadline, "wait") {
+        match wait_readable(&self.reply, deadline, "wait", None) {
+            Ok(_) => {}
             Err(Error::Timeout { .. }) => return Ok(None),
-            other => other?,
+            Err(e) => return Err(e),
         }
         match protocol::recv::<Reply>(&self.reply)? {
             Some((Reply::Exited { code, signal }, _)) => {
