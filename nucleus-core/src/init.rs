@@ -297,11 +297,7 @@ fn open_inside(path: &Path, write: bool, mode: u32) -> Result<OwnedFd> {
     let flags = access | libc::O_NOCTTY | libc::O_NONBLOCK;
     let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     let fd = sys::openat2(None, path, flags, mode, resolve)?;
-    // SAFETY: st is written by fstat before it is read.
-    let is_regular = unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        libc::fstat(fd.as_raw_fd(), &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
-    };
+    let is_regular = sys::fstat(fd.as_fd()).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG);
     if !is_regular {
         return Err(Error::Syscall { call: "open regular file".into(), path: Some(path.into()), errno: libc::EINVAL });
     }

@@ -10,7 +10,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -164,11 +164,15 @@ pub(crate) fn remove_tree(dir: &Path) -> Result<()> {
         return Ok(());
     }
     let top = match open_dir(None, &sys::cpath(dir)?) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        other => other.map_err(|e| io_error("open", dir, e))?,
+        Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(()),
+        other => other.map_err(|e| e.with_path(dir))?,
     };
-    empty_tree(top).map_err(|e| io_error("remove workspace", dir, e))?;
-    std::fs::remove_dir(dir).map_err(|e| io_error("remove workspace", dir, e))
+    let removal = empty_tree(top).and_then(|()| std::fs::remove_dir(dir).map_err(|e| io_error("rmdir", dir, e)));
+    removal.map_err(|e| Error::Syscall {
+        call: "remove workspace".into(),
+        path: Some(dir.into()),
+        errno: e.errno().unwrap_or(0),
+    })
 }
 
 /// A directory on the way down: its name in its parent, its identity, and the
@@ -180,14 +184,14 @@ struct Level {
 }
 
 /// Remove everything below the directory open at `top`, depth first.
-fn empty_tree(top: OwnedFd) -> std::io::Result<()> {
+fn empty_tree(top: OwnedFd) -> Result<()> {
     let mut cur = top;
     let mut levels = vec![Level { name: None, id: take_over(&cur)?, pending: clear_files(&cur)? }];
     loop {
         let level = levels.last_mut().expect("the top level is popped last");
         if let Some(name) = level.pending.pop() {
             let child = match open_dir(Some(&cur), &name) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.errno() == Some(libc::ENOENT) => continue,
                 other => other?,
             };
             levels.push(Level { name: Some(name), id: take_over(&child)?, pending: clear_files(&child)? });
@@ -198,22 +202,23 @@ fn empty_tree(top: OwnedFd) -> std::io::Result<()> {
         // Back up to the parent, which must be the directory this one was opened from.
         let parent = open_dir(Some(&cur), c"..")?;
         if Some(identity(&parent)?) != levels.last().map(|l| l.id) {
-            return Err(std::io::Error::from_raw_os_error(libc::ESTALE));
+            return Err(Error::Syscall { call: "open ..".into(), path: None, errno: libc::ESTALE });
         }
         // SAFETY: a directory descriptor and a C string.
-        sys_result(unsafe { libc::unlinkat(parent.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) })?;
+        let r = unsafe { libc::unlinkat(parent.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) };
+        sys::check(r as _, "unlinkat", None)?;
         cur = parent;
     }
 }
 
 /// Unlink every entry of `dir` that is not a directory; return the names of the
 /// directories.
-fn clear_files(dir: &OwnedFd) -> std::io::Result<Vec<CString>> {
+fn clear_files(dir: &OwnedFd) -> Result<Vec<CString>> {
     let mut subdirs = Vec::new();
     // SAFETY: fdopendir takes a descriptor of its own (a duplicate), which closedir closes.
     let stream = unsafe { libc::fdopendir(libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0)) };
     if stream.is_null() {
-        return Err(std::io::Error::last_os_error());
+        return Err(Error::last_os("fdopendir", None));
     }
     let result = (|| loop {
         // SAFETY: stream is open; the entry is read before the next readdir.
@@ -230,7 +235,7 @@ fn clear_files(dir: &OwnedFd) -> std::io::Result<Vec<CString>> {
             subdirs.push(name);
         } else {
             // SAFETY: a directory descriptor and a C string.
-            sys_result(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) })?;
+            sys::check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } as _, "unlinkat", None)?;
         }
     })();
     // SAFETY: stream came from fdopendir and is closed once.
@@ -240,45 +245,37 @@ fn clear_files(dir: &OwnedFd) -> std::io::Result<Vec<CString>> {
 
 /// Open directory `name` (at `parent`, or a path) for reading, without following a
 /// symlink. One that cannot be read gets its owner's permissions back first.
-fn open_dir(parent: Option<&OwnedFd>, name: &CStr) -> std::io::Result<OwnedFd> {
+fn open_dir(parent: Option<&OwnedFd>, name: &CStr) -> Result<OwnedFd> {
     let at = parent.map_or(libc::AT_FDCWD, |p| p.as_raw_fd());
     let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     // SAFETY: a directory descriptor (or AT_FDCWD) and a C string.
-    let open = || sys_result(unsafe { libc::openat(at, name.as_ptr(), flags) });
+    let open = || sys::check(unsafe { libc::openat(at, name.as_ptr(), flags) } as _, "openat", None);
     let fd = match open() {
-        Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+        Err(e) if e.errno() == Some(libc::EACCES) => {
             // SAFETY: as above.
-            sys_result(unsafe { libc::fchmodat(at, name.as_ptr(), 0o700, 0) })?;
+            sys::check(unsafe { libc::fchmodat(at, name.as_ptr(), 0o700, 0) } as _, "fchmodat", None)?;
             open()?
         }
         other => other?,
     };
     // SAFETY: fd was just opened and is owned by nothing else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as _) })
 }
 
 /// The identity of the directory open at `dir`, after giving its owner full access to it
 /// again (sandboxed code may have taken away what removing its entries needs).
-fn take_over(dir: &OwnedFd) -> std::io::Result<(u64, u64)> {
-    let st = fstat(dir)?;
+fn take_over(dir: &OwnedFd) -> Result<(u64, u64)> {
+    let st = sys::fstat(dir.as_fd())?;
     if st.st_mode & 0o700 != 0o700 {
         // SAFETY: a directory descriptor.
-        sys_result(unsafe { libc::fchmod(dir.as_raw_fd(), 0o700) })?;
+        sys::check(unsafe { libc::fchmod(dir.as_raw_fd(), 0o700) } as _, "fchmod", None)?;
     }
     Ok((st.st_dev, st.st_ino))
 }
 
 /// The device and inode of an open file.
-fn identity(fd: &OwnedFd) -> std::io::Result<(u64, u64)> {
-    fstat(fd).map(|st| (st.st_dev, st.st_ino))
-}
-
-fn fstat(fd: &OwnedFd) -> std::io::Result<libc::stat> {
-    // SAFETY: st is plain data written by the call before it is read.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        sys_result(libc::fstat(fd.as_raw_fd(), &mut st)).map(|_| st)
-    }
+fn identity(fd: &OwnedFd) -> Result<(u64, u64)> {
+    sys::fstat(fd.as_fd()).map(|st| (st.st_dev, st.st_ino))
 }
 
 /// Whether `name` at `dir` is a directory (not following a symlink).
@@ -288,15 +285,6 @@ fn is_dir_at(dir: &OwnedFd, name: &CStr) -> bool {
         let mut st: libc::stat = std::mem::zeroed();
         libc::fstatat(dir.as_raw_fd(), name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) == 0
             && st.st_mode & libc::S_IFMT == libc::S_IFDIR
-    }
-}
-
-/// A C call's result as an `io::Result` (-1 is the failure, with errno).
-fn sys_result(r: i32) -> std::io::Result<i32> {
-    if r == -1 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(r)
     }
 }
 

@@ -672,15 +672,20 @@ pub(crate) fn setns(fd: BorrowedFd<'_>, kind: libc::c_int) -> Result<()> {
     check_int(unsafe { libc::setns(fd.as_raw_fd(), kind) }, "setns", None).map(drop)
 }
 
-/// Whether the open file `fd` is a directory (`fstat`; works on `O_PATH` descriptors).
-pub(crate) fn is_dir(fd: BorrowedFd<'_>) -> Result<bool> {
+/// `fstat(2)`; works on `O_PATH` descriptors.
+pub(crate) fn fstat(fd: BorrowedFd<'_>) -> Result<libc::stat> {
     // SAFETY: stat is plain data, zero is a valid value, and the kernel fills it in.
     let (r, stat) = unsafe {
         let mut stat: libc::stat = std::mem::zeroed();
         (libc::fstat(fd.as_raw_fd(), &mut stat), stat)
     };
     check_int(r, "fstat", None)?;
-    Ok(stat.st_mode & libc::S_IFMT == libc::S_IFDIR)
+    Ok(stat)
+}
+
+/// Whether the open file `fd` is a directory (works on `O_PATH` descriptors).
+pub(crate) fn is_dir(fd: BorrowedFd<'_>) -> Result<bool> {
+    Ok(fstat(fd)?.st_mode & libc::S_IFMT == libc::S_IFDIR)
 }
 
 /// Close every descriptor from `first` on (`close_range(2)`, called raw: glibc wraps it
